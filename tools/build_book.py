@@ -1,0 +1,139 @@
+"""Build the HTML book: execute the notebooks in parallel into the cache, then run Jupyter Book.
+
+Jupyter Book (myst-nb, ``execute_notebooks: cache``) executes notebooks one after another. This script
+first fills the same jupyter-cache (``_build/.jupyter_cache``) with several notebooks at a time, exactly as
+myst-nb would (same reader, same working directory, same cache record), so the build itself only reads
+outputs from the cache. A notebook whose code did not change is not executed again.
+
+    python tools/build_book.py [--jobs N] [--strict]
+
+``--strict`` is the test mode: any failing notebook or any Sphinx warning (``-W -n --keep-going``) fails
+the run. The per-notebook execution times are printed at the end (and written to
+``_build/notebook_times.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "_build" / ".jupyter_cache"
+TIMEOUT = 300  # seconds per cell, as in _config.yml
+
+
+def toc_notebooks() -> list[Path]:
+    """Notebooks listed in _toc.yml, in reading order."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
+    """Run one notebook in its own folder (worker process). Returns the executed notebook as a dict."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False,
+                                 meta_override=True)
+    if result.err is not None:
+        return path, None, result.time, result.exc_string
+    return path, nb, result.time, None
+
+
+def fill_cache(notebooks: list[Path], jobs: int) -> tuple[dict[str, float], dict[str, str]]:
+    """Execute every notebook that has no valid cache record; returns (times, failures)."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(CACHE))
+    times: dict[str, float] = {}
+    todo = []
+    for p in notebooks:
+        nb = nbformat.read(p, as_version=4)
+        try:
+            record = cache.match_cache_notebook(nb)
+            times[str(p.relative_to(ROOT))] = float(record.data.get("execution_seconds") or 0.0)
+        except KeyError:
+            todo.append(p)
+    print(f"notebooks: {len(notebooks)} in the book, {len(todo)} to execute with {jobs} worker(s)", flush=True)
+    failures: dict[str, str] = {}
+    if not todo:
+        return times, failures
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_execute, str(p)) for p in todo]
+        for fut in as_completed(futures):
+            path, nb_dict, seconds, tb = fut.result()
+            rel = str(Path(path).relative_to(ROOT))
+            times[rel] = seconds
+            if tb is not None:
+                failures[rel] = tb
+                print(f"  FAILED {rel} ({seconds:.1f} s)", flush=True)
+                continue
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nbformat.from_dict(nb_dict), path, data={"execution_seconds": seconds}),
+                check_validity=False, overwrite=True)
+            print(f"  ok     {rel} ({seconds:.1f} s)", flush=True)
+    return times, failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--strict", action="store_true", help="fail on any notebook error or warning")
+    args = parser.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one torch thread per parallel notebook
+    t0 = time.perf_counter()
+    times, failures = fill_cache(toc_notebooks(), args.jobs)
+    t_exec = time.perf_counter() - t0
+    for rel, tb in failures.items():
+        print(f"\n===== {rel} failed =====\n{tb}", file=sys.stderr)
+    if failures and args.strict:
+        print(f"{len(failures)} notebook(s) failed; not building.", file=sys.stderr)
+        return 1
+
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(ROOT)]
+    if args.strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    t1 = time.perf_counter()
+    rc = subprocess.run(cmd, cwd=ROOT).returncode
+    t_build = time.perf_counter() - t1
+
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "notebook_times.json").write_text(json.dumps(times, indent=1, sort_keys=True))
+    print("\nPer-notebook execution time (s):")
+    for rel, s in sorted(times.items()):
+        print(f"  {s:7.1f}  {rel}")
+    print(f"  {sum(times.values()):7.1f}  total notebook time")
+    print(f"Executed in {t_exec:.0f} s, built in {t_build:.0f} s.")
+    index = ROOT / "_build" / "html" / "index.html"
+    if rc == 0 and not failures:
+        print(f"The book is at {index}")
+    return rc or (1 if failures else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
