@@ -491,7 +491,7 @@ def load_mnist(kind: str = "mnist", val: float = 1 / 12, seed: int = 0, download
 def load_cifar10(val: float = 0.1, seed: int = 0, download: bool = False) -> Splits:
     """CIFAR-10, 32x32 colour images scaled to [0, 1], shape (n, 3, 32, 32). Opt-in (see :func:`fetch`)."""
     path = fetch("cifar10", download=download)["cifar-10-python.tar.gz"]
-    train_x, train_y, test_x, test_y = [], [], None, None
+    train_x, test_x, test_y = [], None, None
     with tarfile.open(path, "r:gz") as tar:
         for member in tar.getmembers():
             base = os.path.basename(member.name)

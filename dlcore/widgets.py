@@ -21,6 +21,8 @@ def _defaults(fn: Callable, controls: dict[str, Any]) -> dict[str, Any]:
         raise TypeError(f"{fn.__name__}() has no parameter(s) {unknown} to attach controls to")
     out = {}
     for name, p in params.items():
+        if name == "ax":
+            continue
         if p.default is inspect.Parameter.empty:
             raise TypeError(f"{fn.__name__}() parameter {name!r} needs a default value: the static figure "
                             "of the demo is drawn with the defaults")
@@ -73,8 +75,9 @@ def demo(draw: Callable[..., None], controls: dict[str, Any], static: Sequence[d
     The static figure is always shown (it is what the HTML book displays). The live widget is returned
     when ``ipywidgets`` is installed and a kernel is running (``live=None``), or when ``live=True``.
     """
-    defaults = _defaults(draw, {"ax": None, **controls})
-    defaults.pop("ax", None)
+    if "ax" not in inspect.signature(draw).parameters:
+        raise TypeError(f"{draw.__name__}() must take an 'ax' argument to draw into")
+    defaults = _defaults(draw, controls)
     settings = [dict(defaults, **s) for s in (static or [{}])]
     fig = static_panels(draw, settings, ncols=ncols,
                         title=lambda s: ", ".join(_fmt(k, s[k]) for k in controls))
