@@ -1,0 +1,51 @@
+"""Putting computed numbers into the book's text.
+
+The book never types an experimental number into its prose. A notebook computes the number and calls
+``glue("key", value)``; the text refers to it as ``{glue:text}`key:.1f```, and Jupyter Book inserts the value
+when it builds the page. This wrapper around ``myst_nb.glue`` does two things the original does not:
+
+- it turns NumPy and PyTorch scalars into plain Python numbers first, so format specs such as ``:.1f`` work
+  (NumPy 2 writes ``np.float64(0.5)`` as the text of a NumPy scalar, which no format spec can parse);
+- it works where ``myst_nb`` is not installed (Colab, a plain Jupyter): the value is kept in
+  :data:`GLUED` and the notebook runs on.
+"""
+
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import numpy as np
+import torch
+
+GLUED: dict[str, Any] = {}
+
+
+def to_python(value: Any) -> Any:
+    """A NumPy scalar or a one-element array or tensor as a plain ``int``/``float``/``bool``; else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return value
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Store ``value`` under ``name`` for the book's text (``{glue:text}`name```); returns the stored value."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"glue names must be identifiers like 'c03_test_acc', got {name!r}")
+    value = to_python(value)
+    if not isinstance(value, (Number, str)):
+        raise TypeError(f"glue({name!r}, ...) expects a number or a string, got {type(value).__name__}; "
+                        "glue figures by displaying them instead")
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as _myst_glue
+    except ImportError:  # Colab or a plain Jupyter without the book tools
+        if display:
+            print(value)
+        return value
+    _myst_glue(name, value, display=display)
+    return value
