@@ -31,7 +31,7 @@ book: $(STAMP)
 	$(PY) tools/build_book.py --jobs $(JOBS)
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -n $(JOBS) --dist loadscope --cov=dlcore --cov-report=term-missing:skip-covered -m "not html"
+	$(PY) -m pytest tests -p no:cacheprovider -n $(JOBS) --dist loadscope --cov=dlcore --cov-report=term-missing:skip-covered -m "not html"
 
 notebooks: $(STAMP)
 	$(PY) -m pytest chapters --nbval-lax --nbval-current-env -p no:cacheprovider \
