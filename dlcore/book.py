@@ -32,8 +32,12 @@ def to_python(value: Any) -> Any:
     return value
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Store ``value`` under ``name`` for the book's text (``{glue:text}`name```); returns the stored value."""
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for the book's text (``{glue:text}`name```).
+
+    Returns nothing (like ``myst_nb.glue``), so a ``glue`` call that ends a cell prints nothing; the stored
+    value is in ``GLUED[name]``.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue names must be identifiers like 'c03_test_acc', got {name!r}")
     value = to_python(value)
@@ -46,6 +50,5 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     except ImportError:  # Colab or a plain Jupyter without the book tools
         if display:
             print(value)
-        return value
+        return
     _myst_glue(name, value, display=display)
-    return value

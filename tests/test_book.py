@@ -9,13 +9,14 @@ from dlcore import book
                                              (torch.tensor(1.5), 1.5), (torch.tensor([4]), 4), (7, 7),
                                              (np.bool_(True), True), ("text", "text")])
 def test_glue_stores_plain_python_values(value, expected):
-    stored = book.glue("c_test_value", value)
+    assert book.glue("c_test_value", value) is None  # nothing to echo when a cell ends with glue()
+    stored = book.GLUED["c_test_value"]
     assert stored == expected and type(stored) is type(expected)
-    assert book.GLUED["c_test_value"] == expected
 
 
 def test_glued_numpy_scalars_format_like_floats():
-    stored = book.glue("c_test_fmt", np.float64(0.123456))
+    book.glue("c_test_fmt", np.float64(0.123456))
+    stored = book.GLUED["c_test_fmt"]
     assert f"{stored:.1f}" == "0.1" and repr(stored) == "0.123456"
 
 
@@ -30,7 +31,8 @@ def test_glue_works_without_myst_nb(monkeypatch, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_myst)
-    assert book.glue("c_test_colab", np.float32(2.0), display=True) == 2.0
+    book.glue("c_test_colab", np.float32(2.0), display=True)
+    assert book.GLUED["c_test_colab"] == 2.0
     assert "2.0" in capsys.readouterr().out
 
 

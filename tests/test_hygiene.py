@@ -165,3 +165,20 @@ def test_config_builds_offline_and_strict():
     for name in js:
         assert (ROOT / "book" / "_vendor" / "widgets" / name).exists()
     assert cfg["sphinx"]["recursive_update"] is True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_inline_math_is_not_broken_into_a_list_item(path):
+    """A wrapped line that starts with '- ', '+ ' or '1. ' inside $...$ becomes a Markdown list item."""
+    for i, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        src = re.sub(r"\$\$.*?\$\$|```.*?```", "", _src(cell), flags=re.S)
+        dollars = 0
+        for line in src.split("\n"):
+            if not line.strip():
+                dollars = 0
+                continue
+            assert not (dollars % 2 and re.match(r"^\s*([-+*]|\d+\.)\s", line)), \
+                f"cell {i}: inline math broken across a line that starts a list: {line.strip()[:60]!r}"
+            dollars += len(re.findall(r"(?<!\\)\$", line))
