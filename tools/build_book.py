@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
 CACHE = ROOT / "_build" / ".jupyter_cache"
 TIMEOUT = 300  # seconds per cell, as in _config.yml
 
@@ -54,9 +55,17 @@ def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
+    from kernel_lock import KernelStartLock
+
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False,
-                                 meta_override=True)
+    lock = KernelStartLock().acquire()  # released as soon as the kernel is up: execution stays parallel
+    try:
+        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False,
+                                     meta_override=True, on_notebook_start=lock.release)
+    except Exception as e:  # a kernel that failed to start: report it like a failed notebook
+        return path, None, 0.0, f"{type(e).__name__}: {e}"
+    finally:
+        lock.release()
     if result.err is not None:
         return path, None, result.time, result.exc_string
     return path, nb, result.time, None
