@@ -53,3 +53,14 @@ def test_chapter_pages_have_no_errors_and_resolved_numbers(page):
     prose = re.sub(r"<code.*?</code>|<pre.*?</pre>", "", html, flags=re.S)  # literal examples are fine
     assert "{glue" not in prose, "an unresolved glue role was left in the page"
     assert "cell_output" in html or page.stem == "index"
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES, ids=[str(p.relative_to(HTML)) for p in CHAPTER_PAGES])
+def test_no_unrendered_math_in_the_prose(page):
+    """A `$` left in the text (outside code and math) means inline math the parser did not recognise."""
+    body = re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    body = re.sub(r'<span class="math[^"]*">.*?</span>|<div class="math[^"]*"[^>]*>.*?</div>', "", body,
+                  flags=re.S)
+    text = re.sub(r"<[^>]+>", "", body)
+    stray = [text[max(0, m.start() - 40):m.start() + 40] for m in re.finditer(r"\$", text)]
+    assert not stray, f"unrendered math near: {stray[:3]}"

@@ -182,3 +182,12 @@ def test_inline_math_is_not_broken_into_a_list_item(path):
             assert not (dollars % 2 and re.match(r"^\s*([-+*]|\d+\.)\s", line)), \
                 f"cell {i}: inline math broken across a line that starts a list: {line.strip()[:60]!r}"
             dollars += len(re.findall(r"(?<!\\)\$", line))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_equation_labels_sit_on_the_closing_line(path):
+    """MyST reads `$$ ... $$ (label)` only when the label follows the closing $$ on the same line."""
+    for i, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] == "markdown":
+            stray = re.findall(r"^\s*\((eq-[\w-]+)\)\s*$", _src(cell), flags=re.M)
+            assert not stray, f"cell {i}: equation label {stray} on a line of its own is printed as text"

@@ -54,7 +54,6 @@ def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
     """Run one notebook in its own folder (worker process). Returns the executed notebook as a dict."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
-
     from kernel_lock import KernelStartLock
 
     nb = nbformat.read(path, as_version=4)
