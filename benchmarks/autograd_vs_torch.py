@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from dlcore import autograd as ag
 from dlcore.scalar import Value
+from dlcore.timing import median_time
 
 SIZES = (784, 256, 256, 10)
 
@@ -35,17 +36,6 @@ def init_params(seed: int = 0, dtype=np.float32) -> list[np.ndarray]:
         params.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2 / fan_in)).astype(dtype))
         params.append(np.zeros(fan_out, dtype))
     return params
-
-
-def _median_seconds(step, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def time_mlp_steps(steps: int = 50, warmup: int = 5, batch: int = 128, lr: float = 0.01) -> dict[str, float]:
@@ -102,9 +92,9 @@ def time_mlp_steps(steps: int = 50, warmup: int = 5, batch: int = 128, lr: float
                             strict=True):
             param -= lr * g
 
-    return {"dlcore": _median_seconds(dlcore_step, steps, warmup),
-            "torch": _median_seconds(torch_step, steps, warmup),
-            "numpy_by_hand": _median_seconds(numpy_step, steps, warmup)}
+    return {"dlcore": median_time(dlcore_step, steps, warmup),
+            "torch": median_time(torch_step, steps, warmup),
+            "numpy_by_hand": median_time(numpy_step, steps, warmup)}
 
 
 def time_scalar_engine(repeats: int = 5, seed: int = 0) -> dict[str, float]:
