@@ -65,34 +65,33 @@ def in_kernel() -> bool:
 
 
 def demo(draw: Callable[..., None], controls: dict[str, Any], static: Sequence[dict[str, Any]] | None = None,
-         ncols: int = 3, live: bool | None = None):
-    """An interactive figure with a static fallback.
+         ncols: int = 3, live: bool | None = None) -> None:
+    """Show an interactive figure with a static fallback.
 
     ``draw(ax, **params)`` draws one figure into ``ax``; every parameter except ``ax`` needs a default.
     ``controls`` maps parameter names to ipywidgets abbreviations (``(lo, hi, step)`` tuples, lists) or
     widgets. ``static`` is a list of settings to show as small multiples (default: the defaults).
 
-    The static figure is always shown (it is what the HTML book displays). The live widget is returned
-    when ``ipywidgets`` is installed and a kernel is running (``live=None``), or when ``live=True``.
+    The static figure is always shown: it is what the HTML book displays. Then, in a running kernel with
+    ``ipywidgets`` installed (``live=None``), or always with ``live=True``, the sliders and a live figure are
+    displayed below it. Both are displayed here, so the call works anywhere in a cell; it returns nothing.
     """
     if "ax" not in inspect.signature(draw).parameters:
         raise TypeError(f"{draw.__name__}() must take an 'ax' argument to draw into")
     defaults = _defaults(draw, controls)
     settings = [dict(defaults, **s) for s in (static or [{}])]
-    fig = static_panels(draw, settings, ncols=ncols,
-                        title=lambda s: ", ".join(_fmt(k, s[k]) for k in controls))
+    static_panels(draw, settings, ncols=ncols, title=lambda s: ", ".join(_fmt(k, s[k]) for k in controls))
     plt.show()
-    if live is None:
-        live = in_kernel()
-    if not live:
-        return fig
+    if not (in_kernel() if live is None else live):
+        return
     try:
         import ipywidgets as widgets
+        from IPython.display import display
     except ImportError as e:
         if live:
             raise ImportError("the live demo needs ipywidgets: pip install ipywidgets "
                               "(the static figure above shows the same demo at fixed settings)") from e
-        return fig
+        return
 
     out = widgets.Output()
 
@@ -103,11 +102,11 @@ def demo(draw: Callable[..., None], controls: dict[str, Any], static: Sequence[d
             draw(ax=ax, **params)
             plt.show()
 
-    ui = widgets.interactive(redraw, **{k: v for k, v in controls.items()})
+    ui = widgets.interactive(redraw, **controls)
     for child, name in zip(ui.children, controls):
         if hasattr(child, "value") and name in defaults:
             try:
                 child.value = defaults[name]
             except Exception:  # noqa: BLE001 - a default outside the control's range keeps its own
                 pass
-    return widgets.VBox([ui, out])
+    display(widgets.VBox([ui, out]))

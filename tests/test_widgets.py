@@ -8,17 +8,29 @@ def draw(ax=None, a: float = 1.0, b: int = 2):
     ax.plot([0, 1], [0, a * b])
 
 
-def test_demo_draws_static_panels_without_a_kernel():
-    fig = widgets.demo(draw, controls={"a": (0.0, 2.0, 0.1)}, static=[{"a": 0.5}, {"a": 1.5}], live=False)
+def _capture_display(monkeypatch) -> list:
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    return shown
+
+
+def test_demo_draws_static_panels_without_a_kernel(monkeypatch):
+    shown = _capture_display(monkeypatch)
+    assert widgets.demo(draw, controls={"a": (0.0, 2.0, 0.1)}, static=[{"a": 0.5}, {"a": 1.5}]) is None
+    fig = plt.gcf()
     assert len([ax for ax in fig.axes if ax.lines]) == 2
     assert fig.axes[0].get_title() == "a=0.5"
+    assert shown == []  # no kernel under pytest: no live controls
 
 
-def test_demo_returns_a_live_widget_when_asked():
+def test_demo_displays_live_controls_when_asked(monkeypatch):
     ipywidgets = pytest.importorskip("ipywidgets")
-    ui = widgets.demo(draw, controls={"a": (0.0, 2.0, 0.1), "b": [1, 2, 3]}, live=True)
-    assert isinstance(ui, ipywidgets.VBox)
-    sliders = ui.children[0].children
+    shown = _capture_display(monkeypatch)
+    widgets.demo(draw, controls={"a": (0.0, 2.0, 0.1), "b": [1, 2, 3]}, live=True)
+    assert len(shown) == 1 and isinstance(shown[0], ipywidgets.VBox)
+    sliders = shown[0].children[0].children
     assert sliders[0].value == 1.0 and sliders[1].value == 2
 
 

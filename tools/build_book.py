@@ -3,7 +3,8 @@
 Jupyter Book (myst-nb, ``execute_notebooks: cache``) executes notebooks one after another. This script
 first fills the same jupyter-cache (``_build/.jupyter_cache``) with several notebooks at a time, exactly as
 myst-nb would (same reader, same working directory, same cache record), so the build itself only reads
-outputs from the cache. A notebook whose code did not change is not executed again.
+outputs from the cache. A notebook whose code did not change is not executed again, unless the dlcore
+sources changed (then every notebook runs again, since outputs depend on the library too).
 
     python tools/build_book.py [--jobs N] [--strict]
 
@@ -15,8 +16,10 @@ the run. The per-notebook execution times are printed at the end (and written to
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,12 +73,26 @@ def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
     return path, nb, result.time, None
 
 
+def dlcore_fingerprint() -> str:
+    """Hash of the dlcore sources: jupyter-cache keys on a notebook's code only, not on what it imports."""
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "dlcore").rglob("*.py")):
+        h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def fill_cache(notebooks: list[Path], jobs: int) -> tuple[dict[str, float], dict[str, str]]:
     """Execute every notebook that has no valid cache record; returns (times, failures)."""
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
+    stamp = ROOT / "_build" / "dlcore.sha256"
+    if CACHE.exists() and (not stamp.exists() or stamp.read_text() != dlcore_fingerprint()):
+        print("dlcore changed since the last build: executing every notebook again", flush=True)
+        shutil.rmtree(CACHE)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(dlcore_fingerprint())
     cache = get_cache(str(CACHE))
     times: dict[str, float] = {}
     todo = []
