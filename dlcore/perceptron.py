@@ -23,6 +23,8 @@ import warnings
 
 import numpy as np
 
+from dlcore.functional import sigmoid
+
 
 class NotConvergedWarning(UserWarning):
     """The perceptron still made mistakes in its last epoch (the data may not be linearly separable)."""
@@ -267,15 +269,6 @@ def logic_gate(name: str) -> tuple[np.ndarray, float]:
     return w.copy(), b
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
 def logistic_loss(w, b, X, y) -> float:
     """Mean binary cross-entropy of ``p = sigmoid(w . x + b)`` against labels in {0, 1} (or {-1, +1}).
 
@@ -295,5 +288,5 @@ def logistic_grad(w, b, X, y) -> tuple[np.ndarray, float]:
     ys, _ = to_signed(y, len(X))
     y01 = (ys + 1) / 2
     w, b = _check_wb(w, b, X.shape[1])
-    r = _sigmoid(X @ w + b) - y01
+    r = sigmoid(X @ w + b) - y01
     return X.T @ r / len(X), float(r.mean())

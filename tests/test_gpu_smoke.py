@@ -45,11 +45,8 @@ def test_gpu_branch_runs_at_toy_size(path, monkeypatch):
     monkeypatch.setenv("DLCORE_DEVICE", "cpu")  # no GPU here: the gpu-sized code path runs on the CPU
     nb = nbformat.read(path, as_version=4)
     nb.cells = [c for c in nb.cells if "remove-cell" not in c.get("metadata", {}).get("tags", [])]
-    from kernel_lock import KernelStartLock  # on sys.path through the root conftest.py
+    from kernel_lock import kernel_start_lock  # on sys.path through the root conftest.py
 
-    lock = KernelStartLock().acquire()
-    try:
-        NotebookClient(nb, timeout=240, kernel_name="python3", on_notebook_start=lock.release,
+    with kernel_start_lock() as release:
+        NotebookClient(nb, timeout=240, kernel_name="python3", on_notebook_start=release,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        lock.release()

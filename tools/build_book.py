@@ -57,17 +57,15 @@ def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
     """Run one notebook in its own folder (worker process). Returns the executed notebook as a dict."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
-    from kernel_lock import KernelStartLock
+    from kernel_lock import kernel_start_lock
 
     nb = nbformat.read(path, as_version=4)
-    lock = KernelStartLock().acquire()  # released as soon as the kernel is up: execution stays parallel
     try:
-        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False,
-                                     meta_override=True, on_notebook_start=lock.release)
+        with kernel_start_lock() as release:  # released as soon as the kernel is up: execution stays parallel
+            result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False,
+                                         meta_override=True, on_notebook_start=release)
     except Exception as e:  # a kernel that failed to start: report it like a failed notebook
         return path, None, 0.0, f"{type(e).__name__}: {e}"
-    finally:
-        lock.release()
     if result.err is not None:
         return path, None, result.time, result.exc_string
     return path, nb, result.time, None
@@ -87,12 +85,12 @@ def fill_cache(notebooks: list[Path], jobs: int) -> tuple[dict[str, float], dict
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    stamp = ROOT / "_build" / "dlcore.sha256"
-    if CACHE.exists() and (not stamp.exists() or stamp.read_text() != dlcore_fingerprint()):
+    stamp, fingerprint = ROOT / "_build" / "dlcore.sha256", dlcore_fingerprint()
+    if CACHE.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
         print("dlcore changed since the last build: executing every notebook again", flush=True)
         shutil.rmtree(CACHE)
     CACHE.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(dlcore_fingerprint())
+    stamp.write_text(fingerprint)
     cache = get_cache(str(CACHE))
     times: dict[str, float] = {}
     todo = []

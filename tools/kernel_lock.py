@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_FILE = Path(tempfile.gettempdir()) / f"dlcore-kernel-start-{os.getuid()}.lock"
@@ -34,6 +36,17 @@ class KernelStartLock:
             self._fh = None
 
 
+@contextmanager
+def kernel_start_lock() -> Iterator[Callable[..., None]]:
+    """Hold the lock while a kernel starts; yields ``release`` to pass as nbclient's ``on_notebook_start``
+    hook, so the lock is freed once the kernel is up (and in any case when the block ends)."""
+    lock = KernelStartLock().acquire()
+    try:
+        yield lock.release
+    finally:
+        lock.release()
+
+
 def serialize_nbval_kernel_starts() -> None:
     """Make nbval start its kernels under the lock (patches ``nbval.kernel.start_new_kernel``)."""
     import nbval.kernel
@@ -43,11 +56,8 @@ def serialize_nbval_kernel_starts() -> None:
         return
 
     def locked_start_new_kernel(*args, **kwargs):
-        lock = KernelStartLock().acquire()
-        try:
+        with kernel_start_lock():
             return original(*args, **kwargs)  # returns once the kernel has answered kernel_info
-        finally:
-            lock.release()
 
     locked_start_new_kernel._dlcore_locked = True
     nbval.kernel.start_new_kernel = locked_start_new_kernel
