@@ -3,6 +3,8 @@ glued numbers with hidden checks, exercises with solutions and checks, loose req
 
 from __future__ import annotations
 
+import ast
+import builtins
 import importlib.util
 import json
 import re
@@ -87,26 +89,212 @@ def test_notebook_has_one_title(path):
     assert len(titles) == 1, f"expected one H1 title, found {titles}"
 
 
+# --- Every number the prose states is computed, glued, and asserted as stated ---------------------------
+#
+# The contract (STYLE.md): a result in the text comes from `glue("key", value)`, the text cites it with
+# {glue:text}`key`, and a hidden (remove-cell) cell asserts the sentence's claim about that value. A value the
+# notebook chose rather than measured is glued with `setting=True` and needs no assert. Numbers typed into the
+# prose (percentages, speed-ups, 1e-15, "twelve orders of magnitude") need an entry with a reason in
+# tests/prose_numbers.yml. These checks read the code with `ast`, so they see what is asserted, not just
+# whether some assert exists.
+
+ALLOWED_NUMBERS = ROOT / "tests" / "prose_numbers.yml"
+GLUE_ROLE = re.compile(r"\{glue(?::text|:md|:any|:figure|)\}`(?:[^`]*?::)?([A-Za-z_][A-Za-z0-9_]*)")
+TYPED_NUMBER = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s?(?:%|percent\b)"                                     # 75 %, 93%, 10 percent
+    r"|\b\d+(?:\.\d+)?\s?(?:×|x\b)(?!\s?\d)"                                   # 3× faster, 10x
+    r"|\b\d(?:\.\d+)?e[-+]?\d+\b"                                               # 1e-15
+    r"|\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|twenty)\s+orders?\s+of\s+magnitude", re.I)
+TIMERS = {"best_time", "median_time", "perf_counter", "time", "monotonic", "timeit", "process_time"}
+
+
+def _code_tree(src: str, where: str) -> ast.Module:
+    """Parse a code cell, ignoring IPython magics and shell escapes."""
+    lines = [("pass" if ln.lstrip().startswith(("%", "!")) else ln) for ln in src.split("\n")]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError as e:  # pragma: no cover - a notebook that does not parse fails nbval anyway
+        raise AssertionError(f"{where}: cannot parse code cell: {e}") from e
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _hidden(cell: dict) -> bool:
+    return "remove-cell" in cell["metadata"].get("tags", [])
+
+
+def _glue_calls(cells: list[dict]):
+    """Yield (cell index, key pattern, value names, is_setting) for every glue(...) call in the notebook."""
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        tree = _code_tree(_src(cell), f"cell {i}")
+        loops: list[ast.AST] = []
+
+        def visit(node, loops=loops):
+            is_loop = isinstance(node, (ast.For, ast.comprehension))
+            if is_loop:
+                loops.append(node)
+            if isinstance(node, ast.Call) and len(node.args) >= 2 and (
+                    getattr(node.func, "id", None) == "glue" or getattr(node.func, "attr", None) == "glue"):
+                key = node.args[0]
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    pattern = re.escape(key.value)
+                elif isinstance(key, ast.JoinedStr):
+                    pattern = "".join(re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+"
+                                      for v in key.values)
+                else:
+                    pattern = r"\w+"
+                names = _names(node.args[1])
+                for loop in loops:
+                    names |= _names(loop.iter)
+                setting = any(k.arg == "setting" and isinstance(k.value, ast.Constant) and k.value.value is True
+                              for k in node.keywords)
+                yield i, re.compile(pattern + "$"), names, setting
+            for child in ast.iter_child_nodes(node):
+                yield from visit(child, loops)
+            if is_loop:
+                loops.pop()
+
+        yield from visit(tree)
+
+
+def _imported_names(cells: list[dict]) -> set[str]:
+    out: set[str] = set(dir(builtins))
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            for node in ast.walk(_code_tree(_src(cell), f"cell {i}")):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return out
+
+
+def _all_markdown() -> str:
+    """Markdown of every notebook and book page: a key may be cited on another page (cross-page glue)."""
+    parts = [_src(c) for p in NOTEBOOKS for c in _load(p)["cells"] if c["cell_type"] == "markdown"]
+    parts += [p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md")]
+    parts += [p.read_text(encoding="utf-8") for p in (ROOT / "chapters").rglob("*.md")]
+    return "\n".join(parts)
+
+
+def _cited_keys(md: str) -> set[str]:
+    md = re.sub(r"``.*?``", "", md, flags=re.S)  # literal examples of the syntax are not uses
+    return set(GLUE_ROLE.findall(md))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
-def test_glued_numbers_are_defined_and_checked(path):
+def test_cited_glue_keys_are_glued_here(path):
     cells = _load(path)["cells"]
     md = "\n".join(_src(c) for c in cells if c["cell_type"] == "markdown")
-    code = "\n".join(_src(c) for c in cells if c["cell_type"] == "code")
-    md = re.sub(r"``.*?``", "", md)  # literal examples of the syntax are not uses
-    used = set(re.findall(r"\{glue(?::text|:md|)\}`([A-Za-z0-9_]+)", md))
-    # glue("key", ...) or glue(f"c01_{name}_acc", ...): an f-string defines a pattern of keys
-    names = re.findall(r"glue\(\s*f?[\"']([A-Za-z0-9_{}.\[\]\"' ]+)[\"']\s*,", code)
-    patterns = [re.compile(re.sub(r"\\\{[^}]*\\\}", r"\\w+", re.escape(n)) + "$") for n in names]
-    undefined = sorted(k for k in used if not any(p.match(k) for p in patterns))
-    assert not undefined, f"glue keys used but never glued: {undefined}"
-    if used:
-        hidden = [c for c in cells if c["cell_type"] == "code" and "remove-cell" in c["metadata"].get("tags", [])
-                  and "assert" in _src(c)]
-        assert hidden, "glued numbers need hidden (remove-cell) cells that assert the claims"
-    prose = re.sub(r"\{glue[^`]*`[^`]*`", "", md)
-    prose = re.sub(r"`[^`]*`|\$[^$]*\$", "", prose)
-    typed = re.findall(r"\b\d+(?:\.\d+)?\s?%", prose)
-    assert not typed or used, f"percentages typed into the prose without any glue: {typed[:5]}"
+    md = re.sub(r"\{glue(?::\w+)?\}`/[^`]*::[^`]*`", "", md)  # cross-page references are checked by the build
+    patterns = [p for _, p, _, _ in _glue_calls(cells)]
+    undefined = sorted(k for k in _cited_keys(md) if not any(p.match(k) for p in patterns))
+    assert not undefined, f"glue keys cited but never glued in this notebook: {undefined}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_every_glued_value_is_cited(path):
+    cited = _cited_keys(_all_markdown())
+    unused = [p.pattern[:-1] for _, p, _, _ in _glue_calls(_load(path)["cells"])
+              if not any(p.match(k) for k in cited)]
+    assert not unused, f"glued but never cited in the text (cite it or stop gluing it): {unused}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_every_glued_result_is_asserted_in_a_hidden_cell(path):
+    """A glued result's value (one of the names it is computed from) appears in a hidden cell's assert."""
+    cells = _load(path)["cells"]
+    modules = _imported_names(cells)
+    asserted: set[str] = set()
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code" and _hidden(cell):
+            for node in ast.walk(_code_tree(_src(cell), f"cell {i}")):
+                if isinstance(node, ast.Assert):
+                    asserted |= _names(node)
+    asserted -= modules
+    missing = []
+    for i, pattern, names, setting in _glue_calls(cells):
+        if setting:
+            continue
+        if not (names - modules) & asserted:
+            missing.append(f"cell {i}: {pattern.pattern[:-1]} (from {sorted(names - modules) or 'a literal'})")
+    assert not missing, ("glued results that no hidden (remove-cell) assert checks; assert the sentence's "
+                         "claim, or glue with setting=True if the value is a choice, not a result:\n  "
+                         + "\n  ".join(missing))
+
+
+def _prose(md: str) -> str:
+    md = re.sub(r"```.*?```|\$\$.*?\$\$", " ", md, flags=re.S)
+    md = re.sub(r"\{[a-z:]+\}`[^`]*`", " ", md)      # roles: glue, cite, ref, ...
+    md = re.sub(r"`[^`]*`|\$[^$]*\$", " ", md)       # code spans and inline math
+    md = re.sub(r"\]\([^)]*\)|https?://\S+", " ", md)  # link targets
+    return md
+
+
+def _allowed_numbers() -> dict:
+    if not ALLOWED_NUMBERS.exists():
+        return {}
+    data = yaml.safe_load(ALLOWED_NUMBERS.read_text()) or {}
+    for nb, entries in data.items():
+        for e in entries:
+            assert set(e) == {"text", "why"} and e["why"].strip(), \
+                f"{ALLOWED_NUMBERS.name}: {nb}: each entry needs 'text' and a reason in 'why': {e}"
+    return data
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_numbers_typed_into_the_prose_are_allowed_with_a_reason(path):
+    md = "\n".join(_src(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+    found = [re.sub(r"\s+", " ", m.group(0)) for m in TYPED_NUMBER.finditer(_prose(md))]
+    allowed = {re.sub(r"\s+", " ", e["text"]) for e in _allowed_numbers().get(str(path.relative_to(ROOT)), [])}
+    typed = sorted({f for f in found if f not in allowed})
+    assert not typed, (f"results typed into the prose: {typed}. Glue the computed value, or add the text with a "
+                       f"reason to {ALLOWED_NUMBERS.relative_to(ROOT)}")
+    stale = sorted(a for a in allowed if a not in found)
+    assert not stale, f"{ALLOWED_NUMBERS.name} allows text that is no longer in the notebook: {stale}"
+
+
+def test_allowed_numbers_name_existing_notebooks():
+    for nb in _allowed_numbers():
+        assert (ROOT / nb).exists(), f"{ALLOWED_NUMBERS.name} names {nb}, which does not exist"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_no_assert_depends_on_timing(path):
+    """Pass/fail must not depend on machine load: no assert reads a value derived from a timer.
+
+    A ratio with a very wide margin may be asserted if the assert line says why, with `# timing-margin: ...`.
+    """
+    trees = [(i, _src(c), _code_tree(_src(c), f"cell {i}")) for i, c in enumerate(_load(path)["cells"])
+             if c["cell_type"] == "code"]
+    timers, timed = set(TIMERS), set()
+    for _ in range(3):  # a timer wrapped in a helper function, a result stored in a dict: follow them
+        for _, _, tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                    called = {getattr(c.func, "id", getattr(c.func, "attr", None))
+                              for c in ast.walk(node) if isinstance(c, ast.Call)}
+                    if called & timers and isinstance(node, ast.FunctionDef):
+                        timers.add(node.name)
+                if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                    called = {getattr(c.func, "id", getattr(c.func, "attr", None))
+                              for c in ast.walk(node.value) if isinstance(c, ast.Call)}
+                    if called & timers or _names(node.value) & timed:
+                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                            timed |= _names(t)
+    bad = []
+    for i, src, tree in trees:
+        lines = src.split("\n")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assert) and _names(node) & timed:
+                line = lines[node.lineno - 1]
+                if "# timing-margin:" not in line:
+                    bad.append(f"cell {i}: {line.strip()[:80]}")
+    assert not bad, "asserts on timings (report timings; assert counts, or mark a wide ratio with " \
+                    "'# timing-margin: why'):\n  " + "\n  ".join(bad)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
