@@ -21,16 +21,9 @@ def test_glued_numpy_scalars_format_like_floats():
 
 
 def test_glue_works_without_myst_nb(monkeypatch, capsys):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_myst(name, *args, **kwargs):
-        if name.startswith("myst_nb"):
-            raise ImportError("no myst_nb here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_myst)
+    real_find_spec = book.importlib.util.find_spec
+    monkeypatch.setattr(book.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "myst_nb" else real_find_spec(name, *a))
     book.glue("c_test_colab", np.float32(2.0), display=True)
     assert book.GLUED["c_test_colab"] == 2.0
     assert "2.0" in capsys.readouterr().out
@@ -41,3 +34,29 @@ def test_glue_rejects_bad_names_and_values():
         book.glue("not a name", 1)
     with pytest.raises(TypeError, match="number or a string"):
         book.glue("c_test_array", np.arange(3))
+
+
+@pytest.mark.parametrize("display", [False, True])
+def test_glue_writes_exactly_what_myst_nb_glue_writes(monkeypatch, display):
+    """The build reads our output as myst_nb's own: same mime bundle, same metadata."""
+    import IPython
+    import IPython.display
+    import myst_nb.ext.glue as myst_glue
+
+    calls = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(myst_glue, "ipy_display", lambda *a, **k: calls.append((a, k)))
+    book.glue("c_test_same", 0.25, display=display)
+    myst_glue.glue("c_test_same", 0.25, display=display)
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert myst_glue.GLUE_PREFIX == book.GLUE_PREFIX
+
+
+def test_glue_does_not_import_sphinx():
+    import subprocess
+    import sys
+
+    code = "import sys, dlcore.book as b; b.glue('c_x', 1.0); print('sphinx' in sys.modules, 'myst_nb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

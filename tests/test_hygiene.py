@@ -93,7 +93,8 @@ def test_notebook_has_one_title(path):
 #
 # The contract (STYLE.md): a result in the text comes from `glue("key", value)`, the text cites it with
 # {glue:text}`key`, and a hidden (remove-cell) cell asserts the sentence's claim about that value. A value the
-# notebook chose rather than measured is glued with `setting=True` and needs no assert. Numbers typed into the
+# notebook chose rather than measured is glued with `setting=True`, and a wall-clock time with `timing=True`
+# (reported, never asserted); neither needs an assert. Numbers typed into the
 # prose (percentages, speed-ups, 1e-15, "twelve orders of magnitude") need an entry with a reason in
 # tests/prose_numbers.yml. These checks read the code with `ast`, so they see what is asserted, not just
 # whether some assert exists.
@@ -151,8 +152,8 @@ def _glue_calls(cells: list[dict]):
                 names = _names(node.args[1])
                 for loop in loops:
                     names |= _names(loop.iter)
-                setting = any(k.arg == "setting" and isinstance(k.value, ast.Constant) and k.value.value is True
-                              for k in node.keywords)
+                setting = any(k.arg in ("setting", "timing") and isinstance(k.value, ast.Constant)
+                              and k.value.value is True for k in node.keywords)
                 yield i, re.compile(pattern + "$"), names, setting
             for child in ast.iter_child_nodes(node):
                 yield from visit(child, loops)
