@@ -4,13 +4,16 @@
     python tools/notebooks.py from-py SRC.py DST.ipynb   convert a jupytext "percent" script, then clean it
     python tools/notebooks.py check                     report notebooks that are not clean (exit 1)
 
-The repository URL lives in one place, ``_config.yml``; the Colab setup cell of every notebook is
-generated from it here, so ``clean`` also updates every notebook after the URL changes.
+The repository URL lives in one place, ``_config.yml``, and dlcore's version in one place,
+``dlcore/__init__.py``. The Colab setup cell of every notebook is generated from both here: it installs
+dlcore from the release tag ``v<version>``, so a notebook keeps the library it was written for, and
+``clean`` updates every notebook after the URL or the version changes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 COLAB_TAGS = ["remove-cell"]
+# Cell metadata that survives cleaning: tags, Jupyter's own, and an exercise's points and difficulty
+# (read by tools/assignments.py).
+KEPT_METADATA = ("tags", "jupyter", "points", "difficulty")
+SOLUTION_MARKER = "### BEGIN SOLUTION"
+SOLUTION_TAGS = ["hide-input"]
 
 
 def repo_url() -> tuple[str, str]:
@@ -29,18 +37,30 @@ def repo_url() -> tuple[str, str]:
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
+def dlcore_version() -> str:
+    """``dlcore.__version__``, read from the source without importing the package."""
+    text = (ROOT / "dlcore" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"$', text, re.M).group(1)
+
+
+def colab_ref() -> str:
+    """The git ref the Colab cell installs: the release tag of the current dlcore version."""
+    return f"v{dlcore_version()}"
+
+
 def colab_cell_source() -> str:
     """The first code cell of every notebook: install dlcore when (and only when) running on Colab."""
-    url, branch = repo_url()
+    url, _ = repo_url()
+    ref = colab_ref()
     return (
-        "# Colab setup: on Google Colab, install this book's dlcore package from its repository.\n"
+        f"# Colab setup: on Google Colab, install dlcore {ref}, the release this notebook was written for.\n"
         "# Colab's own torch is kept (dlcore only needs torch>=2.2). Elsewhere this cell does nothing.\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "dlcore @ git+{url}@{branch}"],\n'
-        "                   check=True)"
+        f'    requirement = "dlcore @ git+{url}@{ref}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement], check=True)'
     )
 
 
@@ -54,7 +74,10 @@ def clean(nb: dict) -> dict:
     for i, cell in enumerate(nb.get("cells", [])):
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else src
-        meta = {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "jupyter")}
+        meta = {k: v for k, v in cell.get("metadata", {}).items() if k in KEPT_METADATA}
+        if cell["cell_type"] == "code" and any(line.strip() == SOLUTION_MARKER for line in src.splitlines()):
+            # a worked solution: the HTML book shows it collapsed behind a toggle (see book/instructor.md)
+            meta["tags"] = list(meta.get("tags", [])) + [t for t in SOLUTION_TAGS if t not in meta.get("tags", [])]
         new = {"cell_type": cell["cell_type"], "id": f"c{i:03d}", "metadata": meta, "source": src}
         if cell["cell_type"] == "code":
             new.update(execution_count=None, outputs=[])
