@@ -80,9 +80,10 @@ assignments: $(STAMP)
 assignments-check: $(STAMP)
 	$(PY) tools/assignments.py check --jobs $(JOBS)
 
-# Mutation testing, not part of make test (about 2,000 mutants, roughly 20 min on 2 cores): mutmut copies dlcore into mutants/, changes
-# one small thing at a time in the modules listed under [tool.mutmut] in pyproject.toml and reruns their tests;
-# survivors are missing tests or equivalent changes. Then the survivors and the score per module.
+# Mutation testing, not part of make test (about 2,000 mutants, roughly 20 min on 2 cores): mutmut copies
+# dlcore into mutants/, changes one small thing at a time in the modules listed under [tool.mutmut] in
+# pyproject.toml and reruns their tests; survivors are missing tests or equivalent changes. Then it lists the
+# survivors and prints the score per module (tools/mutation_score.py).
 mutation: $(STAMP)
 	@$(PY) -c "import mutmut" 2>/dev/null || $(PY) -m pip install --quiet -e ".[mutation]"
 	$(VENV)/bin/mutmut run --max-children $(JOBS)

@@ -29,7 +29,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from dlcore.device import make_generator
 
 DATA_ENV = "DLCORE_DATA"
 
@@ -169,7 +171,10 @@ class Splits:
     @property
     def n_classes(self) -> int:
         """Number of classes (largest label + 1 over all splits)."""
-        return int(max(int(a.max()) for a in (self.y_train, self.y_val, self.y_test) if len(a)) + 1)
+        ys = [a for a in (self.y_train, self.y_val, self.y_test) if len(a)]
+        if not ys:
+            raise ValueError("these splits hold no labels, so they have no number of classes")
+        return int(max(int(a.max()) for a in ys) + 1)
 
     def sizes(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -185,24 +190,88 @@ class Splits:
         return Splits(**out)
 
 
+def _check_fraction(name: str, value) -> float:
+    """``value`` as a float in [0, 1), or a ``ValueError`` that names the argument."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (ok and 0 <= value < 1):
+        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _split_counts(n: int, val: float, test: float) -> tuple[int, int, int]:
+    """(train, val, test) sizes of a group of ``n`` examples."""
+    n_test, n_val = int(round(test * n)), int(round(val * n))
+    return n - n_test - n_val, n_val, n_test
+
+
+def _class_groups(y: np.ndarray, val: float, test: float, stratify: bool | None) -> list[np.ndarray] | None:
+    """Index groups to split one by one (one per class), or ``None`` for a plain random split.
+
+    Stratifying makes sense only for class labels (integers, booleans, strings, or floats that are all whole
+    numbers) of which every class is common enough to put at least one example into each non-empty split.
+    ``stratify=True`` demands it (a clear error otherwise); ``None`` stratifies exactly when it makes sense.
+    """
+    if stratify is False:
+        return None
+    continuous = y.ndim != 1 or (y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))))
+    if continuous or y.dtype.kind == "c":
+        if stratify:
+            raise ValueError(f"cannot stratify by labels that look continuous (dtype {y.dtype}, shape {y.shape}, "
+                             f"{len(np.unique(y))} distinct values): a stratified split needs class labels; "
+                             "pass stratify=False for a plain random split (e.g. regression targets)")
+        return None
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    rare = []
+    for c, m in zip(classes.tolist(), counts):
+        n_tr, n_va, n_te = _split_counts(int(m), val, test)
+        if n_tr < 1 or (val > 0 and n_va < 1) or (test > 0 and n_te < 1):
+            rare.append((c, int(m)))
+    if rare:
+        if stratify:
+            c, m = rare[0]
+            more = f" (and {len(rare) - 1} more rare class(es))" if len(rare) > 1 else ""
+            raise ValueError(f"class {c!r} has only {m} example(s){more}: too few to put at least one into each "
+                             f"of train/val/test with val={val}, test={test}; pass stratify=False for a plain "
+                             "random split, or merge the rare classes")
+        return None
+    return [np.flatnonzero(inverse == k) for k in range(len(classes))]
+
+
 def train_val_test_split(X: np.ndarray, y: np.ndarray, val: float = 0.15, test: float = 0.15,
-                         seed: int = 0, stratify: bool = True) -> Splits:
-    """Shuffle and split into train/val/test with the given fractions (stratified by label by default)."""
+                         seed: int = 0, stratify: bool | None = None) -> Splits:
+    """Shuffle and split into train/val/test with the given fractions.
+
+    ``stratify``: ``True`` splits every class in the same proportions (and raises a ``ValueError`` for
+    continuous targets or for classes too rare to reach every split); ``False`` makes a plain random split;
+    ``None`` (the default) stratifies whenever that makes sense (class labels, every class common enough) and
+    makes a plain split otherwise, e.g. for regression targets. A split asked for (``val > 0`` or
+    ``test > 0``) that would come out empty is an error, never a silent empty array.
+    """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
-    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
-        raise ValueError(f"val and test must be fractions in [0, 1) with val + test < 1, got {val}, {test}")
+    ok = all(isinstance(f, (int, float, np.integer, np.floating)) and not isinstance(f, bool) for f in (val, test))
+    if not (ok and 0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise ValueError(f"val and test must be fractions in [0, 1) with val + test < 1, got {val!r}, {test!r}")
+    if len(y) == 0:
+        raise ValueError("cannot split an empty data set")
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
+    groups = _class_groups(y, val, test, stratify)
+    if groups is None:
+        groups = [np.arange(len(y))]
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for idx in groups:
         idx = rng.permutation(idx)
-        n_test, n_val = int(round(test * len(idx))), int(round(val * len(idx)))
+        _, n_val, n_test = _split_counts(len(idx), val, test)
         parts["test"].append(idx[:n_test])
         parts["val"].append(idx[n_test:n_test + n_val])
         parts["train"].append(idx[n_test + n_val:])
     take = {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
+    for name, frac in (("train", 1 - val - test), ("val", val), ("test", test)):
+        if frac > 0 and len(take[name]) == 0:
+            raise ValueError(f"the {name} fraction {frac:.3g} of {len(y)} examples gives no example: "
+                             f"use more data or a larger {name} fraction" + ("" if name == "train" else
+                                                                              f" (or {name}=0 for none)"))
     return Splits(X[take["train"]], y[take["train"]], X[take["val"]], y[take["val"]],
                   X[take["test"]], y[take["test"]])
 
@@ -251,8 +320,9 @@ def load_mnist1d(num_samples: int = 5000, seed: int = 42, val: float = 0.1, cach
     """
     from mnist1d.utils import ObjectView
 
-    if num_samples < 100:
-        raise ValueError(f"num_samples must be >= 100, got {num_samples}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 100:
+        raise ValueError(f"num_samples must be an integer >= 100, got {num_samples!r}")
+    val = _check_fraction("val", val)
     args = _mnist1d_args(num_samples, seed)
     key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     path = data_dir() / "mnist1d" / f"mnist1d-{key}.npz"
@@ -321,15 +391,25 @@ class CharTokenizer:
 
 def make_loader(X, y, batch_size: int = 64, shuffle: bool = True, seed: int = 0,
                 dtype: torch.dtype = torch.float32) -> DataLoader:
-    """A ``DataLoader`` over in-memory arrays, shuffled with its own seeded generator (repeatable)."""
+    """A ``DataLoader`` over in-memory arrays, shuffled with its own seeded generator (repeatable).
+
+    It yields the same batches, in the same order, as ``DataLoader(TensorDataset(X, y), batch_size,
+    shuffle)``, but gathers each batch with one indexing operation instead of collating ``batch_size``
+    single rows, which is most of the cost of a small model's training step on a CPU.
+    """
     X, y = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X), torch.as_tensor(y)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     X = X.to(dtype) if X.is_floating_point() else X
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle, generator=gen)
+    shuffle = shuffle and len(y) > 0  # torch refuses to shuffle nothing; an empty loader simply yields nothing
+    dataset, gen = TensorDataset(X, y), make_generator(seed)
+    order = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
+    # batch_size=None: the sampler hands over a whole list of indices, and TensorDataset indexes with it.
+    # The loader shares the sampler's generator (it draws a base seed from it each epoch, as DataLoader does).
+    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
+                      generator=gen)
 
 
 def loaders(splits: Splits, batch_size: int = 64, seed: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
@@ -477,6 +557,7 @@ def load_mnist(kind: str = "mnist", val: float = 1 / 12, seed: int = 0, download
     """
     if kind not in ("mnist", "fashion_mnist"):
         raise ValueError(f"kind must be 'mnist' or 'fashion_mnist', got {kind!r}")
+    val = _check_fraction("val", val)
     p = fetch(kind, download=download)
     X = parse_idx(p["train-images-idx3-ubyte.gz"]).astype(np.float32)[:, None] / 255.0
     y = parse_idx(p["train-labels-idx1-ubyte.gz"]).astype(np.int64)
@@ -490,6 +571,7 @@ def load_mnist(kind: str = "mnist", val: float = 1 / 12, seed: int = 0, download
 
 def load_cifar10(val: float = 0.1, seed: int = 0, download: bool = False) -> Splits:
     """CIFAR-10, 32x32 colour images scaled to [0, 1], shape (n, 3, 32, 32). Opt-in (see :func:`fetch`)."""
+    val = _check_fraction("val", val)
     path = fetch("cifar10", download=download)["cifar-10-python.tar.gz"]
     train_x, test_x, test_y = [], None, None
     with tarfile.open(path, "r:gz") as tar:

@@ -6,7 +6,11 @@ code imports. Every activation ``f`` comes with ``f_grad``, its derivative with 
 stable: ``sigmoid`` and ``softplus`` never evaluate ``exp`` of a large positive number, and ``logsumexp``,
 ``softmax`` and ``log_softmax`` subtract the row maximum first (the log-sum-exp trick), so logits of 1e4 are
 fine. Where a derivative is undefined (the kinks of ``relu`` and ``step`` at 0) the value PyTorch uses is
-returned, so the two agree everywhere.
+returned, so the two agree everywhere. The step itself follows the book's convention (``book/notation.md``):
+step(z) = 1 for z >= 0, so a threshold unit fires when its input reaches the threshold.
+
+Every function keeps a floating input's dtype (float32 in, float32 out; integers become float64), so a
+float32 network stays float32.
 
 Bad input fails loudly with a ``ValueError``: NaN anywhere, infinities where they would turn into NaN
 (softmax and friends), labels of the wrong shape or out of range, and axes the input does not have.
@@ -54,10 +58,15 @@ def _check_axis(a: np.ndarray, axis: int) -> int:
 # Elementwise activations and their derivatives
 # --------------------------------------------------------------------------------------------------
 
+def _like(out, x: np.ndarray) -> np.ndarray:
+    """``out`` in ``x``'s dtype (some NumPy/SciPy kernels, e.g. ``ndtr`` on float16, answer in float64)."""
+    return np.asarray(out).astype(x.dtype, copy=False)
+
+
 def step(x) -> np.ndarray:
-    """Heaviside step: 1 where x > 0, else 0 (the perceptron's activation)."""
+    """Heaviside step: 1 where x >= 0, else 0 (the perceptron's activation; step(0) = 1, the book's convention)."""
     x = _as_float(x)
-    return (x > 0).astype(x.dtype)
+    return (x >= 0).astype(x.dtype)
 
 
 def step_grad(x) -> np.ndarray:
@@ -70,13 +79,13 @@ def sigmoid(x) -> np.ndarray:
     """Logistic sigmoid 1 / (1 + e^{-x}), computed from e^{-|x|} so it never overflows."""
     x = _as_float(x)
     z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    return _like(np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)), x)
 
 
 def sigmoid_grad(x) -> np.ndarray:
     """sigma'(x) = sigma(x) (1 - sigma(x)); at most 1/4, at x = 0."""
     s = sigmoid(x)
-    return s * (1.0 - s)
+    return _like(s * (1.0 - s), s)
 
 
 def tanh(x) -> np.ndarray:
@@ -87,7 +96,7 @@ def tanh(x) -> np.ndarray:
 def tanh_grad(x) -> np.ndarray:
     """tanh'(x) = 1 - tanh(x)^2; at most 1, at x = 0."""
     t = tanh(x)
-    return 1.0 - t * t
+    return _like(1.0 - t * t, t)
 
 
 def relu(x) -> np.ndarray:
@@ -105,7 +114,7 @@ def relu_grad(x) -> np.ndarray:
 def leaky_relu(x, slope: float = 0.01) -> np.ndarray:
     """x for x > 0, slope * x otherwise: a ReLU whose negative side keeps a small gradient."""
     x = _as_float(x)
-    return np.where(x > 0, x, slope * x)
+    return _like(np.where(x > 0, x, slope * x), x)
 
 
 def leaky_relu_grad(x, slope: float = 0.01) -> np.ndarray:
@@ -117,7 +126,7 @@ def leaky_relu_grad(x, slope: float = 0.01) -> np.ndarray:
 def elu(x, alpha: float = 1.0) -> np.ndarray:
     """Exponential linear unit: x for x > 0, alpha (e^x - 1) otherwise (smooth at 0 when alpha = 1)."""
     x = _as_float(x)
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    return _like(np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))), x)
 
 
 def elu_grad(x, alpha: float = 1.0) -> np.ndarray:
@@ -133,32 +142,32 @@ def gelu(x) -> np.ndarray:
     tails where 1 + erf(.) would cancel.
     """
     x = _as_float(x)
-    return x * ndtr(x)
+    return _like(x * ndtr(x), x)
 
 
 def gelu_grad(x) -> np.ndarray:
     """d/dx [x Phi(x)] = Phi(x) + x phi(x), with phi the standard normal density."""
     x = _as_float(x)
-    return (ndtr(x) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)).astype(x.dtype)
+    return _like(ndtr(x) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x), x)
 
 
 def silu(x) -> np.ndarray:
     """SiLU / Swish: x sigma(x)."""
     x = _as_float(x)
-    return x * sigmoid(x)
+    return _like(x * sigmoid(x), x)
 
 
 def silu_grad(x) -> np.ndarray:
     """d/dx [x sigma(x)] = sigma(x) (1 + x (1 - sigma(x)))."""
     x = _as_float(x)
     s = sigmoid(x)
-    return s * (1.0 + x * (1.0 - s))
+    return _like(s * (1.0 + x * (1.0 - s)), x)
 
 
 def softplus(x) -> np.ndarray:
     """log(1 + e^x), a smooth ReLU, computed as max(x, 0) + log1p(e^{-|x|}) so it never overflows."""
     x = _as_float(x)
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+    return _like(np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))), x)
 
 
 def softplus_grad(x) -> np.ndarray:
@@ -262,4 +271,5 @@ def cross_entropy(logits, y) -> float:
 def cross_entropy_grad(logits, y) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to the logits: (softmax(logits) - one_hot(y)) / n."""
     logits, y = _check_logits(logits, y)
-    return (softmax(logits, axis=1) - one_hot(y, logits.shape[1])) / logits.shape[0]
+    p = softmax(logits, axis=1)
+    return _like((p - one_hot(y, logits.shape[1])) / logits.shape[0], p)

@@ -15,6 +15,12 @@ Chapter 2 derives everything here from scratch; this module is the tested versio
 Labels: :meth:`Perceptron.fit` accepts labels in {-1, +1} or in {0, 1} (or booleans). Internally the rule
 works with y in {-1, +1}, because then "x is misclassified" is the single test ``y (w . x + b) <= 0`` and
 the update is ``w += lr * y * x``. :meth:`Perceptron.predict` answers in the convention it was fitted with.
+
+Step at zero: prediction follows the book's convention (``book/notation.md``) and
+:func:`dlcore.functional.step`: a score ``w . x + b`` of exactly 0 is the positive class, just as
+:func:`logic_gate`'s units fire when ``w . x + b >= 0``. Training is stricter on purpose: the rule counts a
+point *on* the boundary as a mistake (``y (w . x + b) <= 0``), so it keeps updating until every example has
+a positive margin, and starting from ``w = 0`` it can move at all.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from dlcore.functional import sigmoid
+from dlcore.functional import sigmoid, step
 
 
 class NotConvergedWarning(UserWarning):
@@ -161,16 +167,16 @@ class Perceptron:
         return X @ self.w_ + self.b_
 
     def predict(self, X) -> np.ndarray:
-        """Class labels in the convention of ``fit``'s ``y``; a score of exactly 0 counts as the + class."""
-        pos = self.decision_function(X) >= 0
+        """Class labels in the convention of ``fit``'s ``y``: ``step(w . x + b)`` (a score of 0 is the + class)."""
+        pos = step(self.decision_function(X)).astype(np.int64)
         if self.label_style_ == "01":
-            return pos.astype(np.int64)
-        return np.where(pos, 1, -1).astype(np.int64)
+            return pos
+        return 2 * pos - 1
 
     def score(self, X, y) -> float:
         """Accuracy on ``(X, y)``."""
         ys, _ = to_signed(y, len(np.asarray(X)))
-        return float(np.mean(np.where(self.decision_function(X) >= 0, 1.0, -1.0) == ys))
+        return float(np.mean(2.0 * step(self.decision_function(X)) - 1.0 == ys))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,7 +268,7 @@ def logic_gate(name: str) -> tuple[np.ndarray, float]:
 
     ``name`` is ``"and"``, ``"or"`` or ``"not"`` (the bias is minus the McCulloch-Pitts threshold).
     """
-    key = name.lower()
+    key = str(name).lower()
     if key not in _GATES:
         raise ValueError(f"unknown gate {name!r}; choose one of {sorted(_GATES)}")
     w, b = _GATES[key]

@@ -80,6 +80,55 @@ def test_split_rejects_bad_fractions_and_lengths():
         data.train_val_test_split(np.zeros((5, 2)), np.zeros(5), val=0.6, test=0.5)
 
 
+def test_split_never_returns_empty_val_or_test_silently():
+    X = np.arange(40, dtype=np.float32)[:, None]
+    y_cont = np.linspace(0.0, 1.0, 40)  # regression targets: every value unique
+    with pytest.raises(ValueError, match="continuous.*stratify=False"):
+        data.train_val_test_split(X, y_cont, stratify=True)
+    s = data.train_val_test_split(X, y_cont)  # default: stratify only where it makes sense
+    assert s.sizes() == {"train": 28, "val": 6, "test": 6}
+    assert np.array_equal(np.sort(np.r_[s.y_train, s.y_val, s.y_test]), y_cont)
+    y_rare = np.r_[np.zeros(37, dtype=np.int64), [1, 1, 2]]  # classes 1 and 2 are too rare to stratify
+    with pytest.raises(ValueError, match="class 1 has only 2 example"):
+        data.train_val_test_split(X, y_rare, stratify=True)
+    s = data.train_val_test_split(X, y_rare)
+    assert s.sizes() == {"train": 28, "val": 6, "test": 6}
+    s = data.train_val_test_split(X, np.arange(40) % 4)  # 10 per class: stratified, as before
+    assert np.bincount(s.y_val).tolist() == [2] * 4 and np.bincount(s.y_test).tolist() == [2] * 4
+    with pytest.raises(ValueError, match="val fraction 0.1 of 4 examples.*no example"):
+        data.train_val_test_split(X[:4], np.arange(4), val=0.1, test=0.5, stratify=False)
+    s = data.train_val_test_split(X[:4], np.arange(4), val=0.0, test=0.5, stratify=False)
+    assert s.sizes() == {"train": 2, "val": 0, "test": 2}
+
+
+def test_split_default_matches_the_stratified_split_on_class_labels():
+    X = np.arange(1000, dtype=np.float32)[:, None]
+    y = np.repeat(np.arange(4), 250)
+    a = data.train_val_test_split(X, y, val=0.2, test=0.2, seed=3)
+    b = data.train_val_test_split(X, y, val=0.2, test=0.2, seed=3, stratify=True)
+    assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("X_train", "X_val", "X_test"))
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, 1.0, float("nan"), "0.1"])
+def test_fractions_outside_0_1_are_rejected_everywhere(bad, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCORE_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="val must be a fraction in \\[0, 1\\)"):
+        data.load_mnist1d(num_samples=500, val=bad)
+    with pytest.raises(ValueError, match="val must be a fraction"):
+        data.load_mnist(val=bad)
+    with pytest.raises(ValueError, match="val must be a fraction"):
+        data.load_cifar10(val=bad)
+    with pytest.raises(ValueError, match="val and test must be fractions"):
+        data.train_val_test_split(np.zeros((5, 1)), np.zeros(5), val=bad)
+
+
+def test_n_classes_of_label_free_splits_is_a_clear_error():
+    empty = np.zeros(0, dtype=np.int64)
+    s = data.Splits(np.zeros((0, 2)), empty, np.zeros((0, 2)), empty, np.zeros((0, 2)), empty)
+    with pytest.raises(ValueError, match="no labels"):
+        _ = s.n_classes
+
+
 def test_splits_as_tensors_keep_values_and_types():
     s = data.load_digits(seed=0, flatten=True).as_tensors()
     assert s.X_train.dtype == torch.float32 and s.y_train.dtype == torch.int64
@@ -292,3 +341,20 @@ def test_registry_hashes_are_well_formed():
             if remote.known_hash is not None:
                 alg, _, digest = remote.known_hash.partition(":")
                 assert alg in ("sha256", "md5") and len(digest) == {"sha256": 64, "md5": 32}[alg]
+
+
+def test_make_loader_yields_the_batches_of_a_plain_shuffled_dataloader():
+    """One fancy-indexing gather per batch, same batches in the same order as DataLoader(shuffle=True)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = np.arange(50, dtype=np.float32).reshape(25, 2), np.arange(25)
+    for shuffle in (True, False):
+        ours = list(data.make_loader(X, y, batch_size=4, shuffle=shuffle, seed=3))
+        ref = list(DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), batch_size=4,
+                              shuffle=shuffle, generator=torch.Generator().manual_seed(3)))
+        assert len(ours) == len(ref) == 7
+        for (xa, ya), (xb, yb) in zip(ours, ref):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    loader = data.make_loader(X, y, batch_size=4, seed=3)
+    epoch1, epoch2 = ([b[1].tolist() for b in loader] for _ in range(2))
+    assert epoch1 != epoch2 and sorted(sum(epoch1, [])) == list(range(25))  # each epoch reshuffles

@@ -16,7 +16,8 @@ XS = np.concatenate([np.linspace(-6, 6, 121), [-1000.0, -700.0, -50.0, -30.0, -1
                                                30.0, 50.0, 700.0, 1000.0]])
 
 TORCH_REF = {
-    "step": lambda t: torch.heaviside(t, torch.zeros((), dtype=t.dtype)),
+    # the book's convention: step(0) = 1 (heaviside's second argument is its value at 0)
+    "step": lambda t: torch.heaviside(t, torch.ones((), dtype=t.dtype)),
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "relu": F.relu,
@@ -96,15 +97,63 @@ def test_sigmoid_and_softplus_do_not_overflow_at_1000():
     assert sp[0] == 0.0 and sp[1] == 1000.0
 
 
-def test_activations_keep_float32():
-    x = np.linspace(-3, 3, 7, dtype=np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_every_op_keeps_the_input_float_dtype(dtype):
+    x = np.linspace(-3, 3, 7, dtype=dtype)
     for name, (f, f_grad) in fn.ACTIVATIONS.items():
-        assert f(x).dtype == np.float32, name
-        assert f_grad(x).dtype == np.float32, name
+        for shaped in (x, x[3], x.reshape(7, 1)):  # arrays, 0-d values and columns alike
+            assert f(shaped).dtype == dtype, name
+            assert f_grad(shaped).dtype == dtype, name
+    x2 = x.reshape(1, 7)
+    for f in (fn.softmax, fn.log_softmax, fn.logsumexp):
+        assert f(x2).dtype == dtype, f.__name__
+    y = np.array([3])
+    assert fn.cross_entropy_grad(x2, y).dtype == dtype
+    assert isinstance(fn.cross_entropy(x2, y), float)
+
+
+def test_float32_gelu_matches_float64_to_float32_precision():
+    x = np.linspace(-6, 6, 101)
+    out = fn.gelu(x.astype(np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, fn.gelu(x), rtol=1e-6, atol=1e-6)
+
+
+def test_step_is_one_at_zero_and_logic_gates_compute_with_it():
+    """The book's convention: step(z) = 1 for z >= 0 (see book/notation.md), as in the perceptron chapter."""
+    assert fn.step(np.array([-1e-12, 0.0, 1e-12])).tolist() == [0.0, 1.0, 1.0]
+    assert fn.step(0) == 1.0 and fn.step(-0.0) == 1.0
+    from dlcore.perceptron import logic_gate
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    w, b = logic_gate("and")
+    assert fn.step(X @ w + b).tolist() == [0.0, 0.0, 0.0, 1.0]  # (1, 1) sits exactly on z = 0
+    w, b = logic_gate("or")
+    assert fn.step(X @ w + b).tolist() == [0.0, 1.0, 1.0, 1.0]
+    w, b = logic_gate("not")
+    assert fn.step(np.array([[0.0], [1.0]]) @ w + b).tolist() == [1.0, 0.0]
+
+
+def test_derivatives_at_the_kink_follow_pytorch():
+    zero = np.zeros(1)
+    assert fn.relu_grad(zero)[0] == 0.0           # relu'(0) = 0
+    assert fn.leaky_relu_grad(zero, 0.2)[0] == 0.2
+    assert fn.step_grad(zero)[0] == 0.0
+    assert fn.elu_grad(zero, 2.0)[0] == 2.0
+    assert fn.relu(np.array([-0.5, 0.0, 0.5])).tolist() == [0.0, 0.0, 0.5]
 
 
 def test_activations_accept_integer_input():
-    assert fn.relu([-2, 0, 3]).tolist() == [0.0, 0.0, 3.0]
+    out = fn.relu([-2, 0, 3])
+    assert out.dtype == np.float64 and out.tolist() == [0.0, 0.0, 3.0]
+
+
+def test_activations_accept_infinities():
+    x = np.array([-np.inf, np.inf])
+    assert fn.relu(x).tolist() == [0.0, np.inf]
+    assert fn.sigmoid(x).tolist() == [0.0, 1.0]
+    assert fn.tanh(x).tolist() == [-1.0, 1.0]
+    assert fn.step(x).tolist() == [0.0, 1.0]
 
 
 def test_swish_is_an_alias_of_silu():
@@ -113,12 +162,13 @@ def test_swish_is_an_alias_of_silu():
 
 
 def test_unknown_activation_lists_the_known_names():
-    with pytest.raises(ValueError, match="unknown activation 'mish'.*gelu.*relu"):
+    with pytest.raises(ValueError, match="unknown activation 'mish'; known: elu, gelu, leaky_relu, relu, sigmoid, "
+                                         "silu, softplus, step, tanh"):
         fn.get_activation("mish")
 
 
 def test_activations_reject_nan():
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="^x contains NaN$"):
         fn.relu(np.array([0.0, np.nan]))
 
 
@@ -180,7 +230,7 @@ def test_softmax_family_rejects_bad_axis(axis):
 
 
 def test_softmax_rejects_scalars_and_empty_axes():
-    with pytest.raises(ValueError, match="scalar"):
+    with pytest.raises(ValueError, match="^expected an array with at least one dimension, got a scalar$"):
         fn.softmax(3.0)
     with pytest.raises(ValueError, match="empty"):
         fn.softmax(np.zeros((2, 0)))
@@ -191,6 +241,7 @@ def test_softmax_rejects_scalars_and_empty_axes():
 def test_one_hot_matches_torch():
     y = np.array([0, 2, 1, 2])
     np.testing.assert_array_equal(fn.one_hot(y, 4), F.one_hot(torch.tensor(y), 4).numpy())
+    np.testing.assert_array_equal(fn.one_hot(np.zeros(3, dtype=int), 1), np.ones((3, 1)))  # a single class
 
 
 @pytest.mark.parametrize("y, k, match", [
@@ -243,9 +294,9 @@ def test_cross_entropy_gradient_matches_finite_differences():
     (np.zeros((2, 4)), np.array([[0], [1]]), r"shape \(n,\)"),
     (np.zeros((2, 4)), np.array([0.0, 1.0]), "integers"),
     (np.zeros(4), np.array([0]), r"logits of shape \(n, k\)"),
-    (np.array([[0.0, np.inf]]), np.array([0]), "inf"),
-    (np.array([[0.0, np.nan]]), np.array([0]), "NaN"),
-    (np.zeros((0, 3)), np.zeros(0, dtype=int), "empty batch"),
+    (np.array([[0.0, np.inf]]), np.array([0]), "^logits contains inf"),
+    (np.array([[0.0, np.nan]]), np.array([0]), "^logits contains NaN"),
+    (np.zeros((0, 3)), np.zeros(0, dtype=int), "^cross-entropy of an empty batch is undefined$"),
 ])
 def test_cross_entropy_rejects_bad_input(logits, y, match):
     with pytest.raises(ValueError, match=match):

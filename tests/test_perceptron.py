@@ -102,6 +102,33 @@ def test_logic_gates_reproduce_their_truth_tables(gate, table):
         assert int(np.dot(w, x) + b >= 0) == out
     with pytest.raises(ValueError, match="unknown gate"):
         logic_gate("xor")
+    with pytest.raises(ValueError, match="unknown gate 3"):
+        logic_gate(3)
+
+
+@pytest.mark.parametrize("gate", ["and", "or"])
+def test_predict_uses_the_books_step_convention_on_the_boundary(gate):
+    """A score of exactly 0 is the positive class, as step(0) = 1 in dlcore.functional (book/notation.md)."""
+    from dlcore.functional import step
+
+    w, b = logic_gate(gate)
+    p = Perceptron().fit(XOR_X, [int(np.dot(w, x) + b >= 0) for x in XOR_X])
+    p.w_, p.b_ = w, b  # the hand-set unit: (1, 1) sits exactly on the AND boundary, (0, 1) on the OR one
+    scores = p.decision_function(XOR_X)
+    assert 0.0 in scores
+    np.testing.assert_array_equal(p.predict(XOR_X), step(scores).astype(np.int64))
+    np.testing.assert_array_equal(p.predict(XOR_X), step(XOR_X @ w + b))
+    assert p.score(XOR_X, step(XOR_X @ w + b).astype(int)) == 1.0
+    p.label_style_ = "pm1"
+    np.testing.assert_array_equal(p.predict(XOR_X), 2 * step(scores).astype(np.int64) - 1)
+
+
+def test_boundary_points_count_as_mistakes_during_training():
+    """The rule updates on y (w . x + b) <= 0, so from w = 0 the very first example triggers an update."""
+    with pytest.warns(NotConvergedWarning):
+        p = Perceptron(max_epochs=1).fit(np.array([[1.0, 0.0]]), np.array([1]))
+    assert p.mistakes_ == [1] and p.n_updates_ == 1
+    np.testing.assert_array_equal(p.w_history_[0], [0.0, 0.0])
 
 
 def test_perceptron_learns_or_from_its_truth_table():
