@@ -16,12 +16,20 @@ Semantics follow PyTorch, so the chapter can check one against the other:
 - inside ``with no_grad():`` nothing is recorded;
 - broadcasting works as in numpy, and the gradient of a broadcast input is summed back to its shape.
 
-The dtype of the data is kept (float64 by default, float32 if you pass float32 arrays).
+The dtype of the data is kept (float64 by default, float32 if you pass float32 arrays): every op returns,
+and every gradient has, the dtype of its inputs.
+
+``Tensor(array)`` wraps the array *without copying* (like ``torch.from_numpy``), so later writes to the array
+show in the tensor; ``tensor(data)`` copies (like ``torch.tensor``). ``np.asarray(t)`` gives ``t.data``,
+and, as in PyTorch, refuses a tensor that requires grad (use ``t.detach()`` or ``t.data``).
+Where NumPy and PyTorch differ, axes follow NumPy: ``sum(axis=())`` reduces nothing (``torch.sum(dim=())``
+reduces everything), and ``transpose(*axes)`` permutes like ``np.transpose``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -61,22 +69,28 @@ def _broadcast_shape(a: Tensor, b: Tensor, op: str) -> None:
 
 def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
     """Re-insert the axes a reduction removed, so ``g`` broadcasts against the input of ``shape``."""
-    if axis is None:
-        return np.reshape(g, (1,) * len(shape))
-    if not keepdims:
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        g = np.expand_dims(g, tuple(a % len(shape) for a in axes))
-    return g
+    if axis is None or keepdims:  # a scalar, or every reduced axis kept with size 1: broadcasts as it is
+        return g
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return np.expand_dims(g, tuple(a % len(shape) for a in axes))
 
 
 class Tensor:
-    """A numpy array plus the bookkeeping reverse-mode differentiation needs."""
+    """A numpy array plus the bookkeeping reverse-mode differentiation needs.
+
+    ``Tensor(data)`` does not copy a float array: the tensor and the caller's array share memory (integer
+    data is converted to a new float64 array). Use ``tensor(data)`` for a copy. Passing a ``Tensor`` raises
+    ``TypeError``: say whether you want its data shared (``t.detach()``) or copied (``tensor(t)``).
+    """
 
     __array_priority__ = 100  # numpy scalar/array on the left defers to our __radd__ etc.
 
     def __init__(self, data, requires_grad: bool = False, dtype=None,
                  _prev: tuple[Tensor, ...] = (), _backward: Callable[[np.ndarray], Grads] | None = None,
                  _op: str = "") -> None:
+        if isinstance(data, Tensor):
+            raise TypeError("Tensor(t) got a Tensor: use t.detach() for a tensor sharing its data without "
+                            "the graph, or tensor(t) for a copy")
         data = np.asarray(data, dtype=dtype)
         if not np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float64)
@@ -106,10 +120,18 @@ class Tensor:
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
+        """The data itself, not a copy (as ``torch.Tensor.numpy`` shares memory)."""
         return self.data
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``: the data, as ``torch.Tensor.__array__``; refused while it requires grad."""
+        if self.requires_grad:
+            raise RuntimeError("can't convert a Tensor that requires grad to a numpy array: "
+                               "use t.detach() or t.data")
+        return np.array(self.data, dtype=dtype, copy=copy)
+
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
+        """A new leaf holding the same data (shared memory, as in torch), cut from the graph."""
         return Tensor(self.data)
 
     def zero_grad(self) -> None:
@@ -159,7 +181,13 @@ class Tensor:
         if isinstance(p, Tensor):
             raise TypeError("only a number exponent is supported: x ** 2.0, not x ** tensor")
         x = self.data
-        return self._make(x**p, (self,), lambda g: (g * p * x ** (p - 1),), "pow")
+
+        def backward(g: np.ndarray) -> Grads:
+            if p == 0:  # x**0 is constant; p * x**(p-1) would be 0 * inf = nan at x = 0 (torch gives 0)
+                return (np.zeros_like(g),)
+            return (g * p * x ** (p - 1),)
+
+        return self._make(x**p, (self,), backward, "pow")
 
     def __neg__(self) -> Tensor:
         return self._make(-self.data, (self,), lambda g: (-g,), "neg")
@@ -184,10 +212,10 @@ class Tensor:
         other = self._wrap(other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError("matmul needs tensors with at least one dimension, got a scalar")
-        if self.shape[-1] != other.shape[-2 if other.ndim > 1 else 0]:
+        inner = other.shape[-2] if other.ndim > 1 else other.shape[0]  # a vector's only axis
+        if self.shape[-1] != inner:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} are incompatible "
-                             f"(inner dimensions {self.shape[-1]} and "
-                             f"{other.shape[-2 if other.ndim > 1 else 0]} differ)")
+                             f"(inner dimensions {self.shape[-1]} and {inner} differ)")
         x, y = self.data, other.data
 
         def backward(g: np.ndarray) -> Grads:
@@ -201,6 +229,9 @@ class Tensor:
             return gx, gy
 
         return self._make(x @ y, (self, other), backward, "matmul")
+
+    def __rmatmul__(self, other) -> Tensor:
+        return self._wrap(other) @ self
 
     # ----- reductions -------------------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
@@ -221,7 +252,7 @@ class Tensor:
 
         def backward(g: np.ndarray) -> Grads:
             mask = x == _expand_reduced(out, shape, axis, keepdims)
-            count = mask.sum(axis=axis, keepdims=True)
+            count = mask.sum(axis=axis, keepdims=True).astype(x.dtype)  # int counts would give float64
             return (mask * _expand_reduced(g, shape, axis, keepdims) / count,)
 
         return self._make(out, (self,), backward, "max")
@@ -234,8 +265,10 @@ class Tensor:
     def transpose(self, *axes) -> Tensor:
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         axes = tuple(axes) if axes else tuple(reversed(range(self.ndim)))
-        inverse = tuple(np.argsort(axes))
-        return self._make(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),), "transpose")
+        out = self.data.transpose(axes)  # numpy checks the axes (in range, each once)
+        # Make the axes non-negative before inverting: argsort of (0, -1) is (1, 0), the wrong inverse.
+        inverse = tuple(np.argsort([a % self.ndim for a in axes]))
+        return self._make(out, (self,), lambda g: (g.transpose(inverse),), "transpose")
 
     T = property(lambda self: self.transpose())
 
@@ -275,8 +308,8 @@ class Tensor:
         from scipy.special import erf
 
         x = self.data
-        cdf = 0.5 * (1 + erf(x / np.sqrt(2)))
-        pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        cdf = 0.5 * (1 + erf(x / math.sqrt(2)))  # Python floats, not np.float64: they keep float32 float32
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         return self._make(x * cdf, (self,), lambda g: (g * (cdf + x * pdf),), "gelu")
 
     def log_softmax(self, axis: int = -1) -> Tensor:
@@ -298,7 +331,7 @@ class Tensor:
             elif id(node) not in visited:
                 visited.add(id(node))
                 stack.append((node, True))
-                stack.extend((p, False) for p in node._prev if p.requires_grad and id(p) not in visited)
+                stack.extend((p, False) for p in node._prev if p.requires_grad)
         return order
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
@@ -321,16 +354,14 @@ class Tensor:
 
         grads = {id(self): grad}  # gradient of the output with respect to each node, filled in reverse
         for node in reversed(self._topological_order()):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
+            g = grads.pop(id(node))  # complete: every consumer of node came earlier in this order
             if node.is_leaf or node._retains_grad:
                 g = np.array(g, dtype=node.dtype)  # a fresh, writable array (g may be a broadcast view)
                 node.grad = g if node.grad is None else node.grad + g
             if node.is_leaf:
                 continue
             for parent, pg in zip(node._prev, node._backward(g), strict=True):
-                if parent.requires_grad and pg is not None:
+                if parent.requires_grad:
                     grads[id(parent)] = pg if id(parent) not in grads else grads[id(parent)] + pg
             if not retain_graph:
                 node._backward = _freed(node._op)  # drop the saved arrays the closure holds
@@ -346,8 +377,13 @@ def _freed(op: str) -> Callable[[np.ndarray], Grads]:
 
 # ----- functions of several tensors, and losses ------------------------------------------------------
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Create a tensor (like ``torch.tensor``); integer data becomes float64."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """A new tensor holding a *copy* of ``data`` (like ``torch.tensor``); integer data becomes float64.
+
+    ``data`` may be a ``Tensor``: its data is copied and the graph left behind (a new leaf).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -371,6 +407,12 @@ def cross_entropy(logits: Tensor, targets: np.ndarray) -> Tensor:
                          f"{logits.shape} and {targets.shape}")
     if not np.issubdtype(targets.dtype, np.integer):
         raise ValueError(f"cross_entropy targets must be integer class indices, got dtype {targets.dtype}")
+    k = logits.shape[1]
+    bad = np.flatnonzero((targets < 0) | (targets >= k))
+    if bad.size:  # a negative index would silently pick a class from the end, as numpy indexing does
+        raise ValueError(f"cross_entropy targets must be class indices in 0..{k - 1} for {k} classes; "
+                         f"target[{bad[0]}] = {targets[bad[0]]}. Map labels to 0..{k - 1} first "
+                         f"(or give the logits more columns)")
     x = logits.data
     n, rows = len(targets), np.arange(len(targets))
     shifted = x - x.max(axis=1, keepdims=True)
@@ -381,7 +423,7 @@ def cross_entropy(logits: Tensor, targets: np.ndarray) -> Tensor:
         d[rows, targets] -= 1
         return (d * (g / n),)
 
-    return Tensor._make(np.asarray(-log_probs[rows, targets].mean(), dtype=x.dtype), (logits,), backward,
+    return Tensor._make(np.asarray(-log_probs[rows, targets].mean()), (logits,), backward,
                         "cross_entropy")
 
 

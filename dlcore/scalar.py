@@ -49,7 +49,8 @@ class Value:
         out = Value(self.data**p, (self,), f"**{p:g}")
 
         def _backward() -> None:
-            self.grad += p * self.data ** (p - 1) * out.grad
+            if p != 0:  # x**0 is constant: gradient 0, as in torch (0 * 0.0**-1 would divide by zero)
+                self.grad += p * self.data ** (p - 1) * out.grad
         out._backward = _backward
         return out
 
@@ -119,7 +120,7 @@ class Value:
             elif id(node) not in visited:
                 visited.add(id(node))
                 stack.append((node, True))
-                stack.extend((p, False) for p in node._prev if id(p) not in visited)
+                stack.extend((p, False) for p in node._prev)
         return order
 
     def backward(self) -> None:

@@ -1,4 +1,5 @@
-"""Property tests: random shapes (broadcasting, size-1 dims), random graphs with fan-out, equal to torch."""
+"""Property tests: random shapes (broadcasting, size-1 dims), negative axes, ties and zeros, random graphs with
+fan-out; every value and gradient equal to torch's (float64)."""
 
 import numpy as np
 import torch
@@ -38,6 +39,11 @@ def _reduce(kind: str, axis: int):
     return lambda a: a.max(axis=axis, keepdims=True), lambda a: a.amax(dim=axis, keepdim=True)
 
 
+def _values(rng: np.random.Generator, shape, ties: bool) -> np.ndarray:
+    """Random normal values, or (ties=True) halves in [-1, 1]: many exact zeros and tied maxima."""
+    return rng.integers(-2, 3, size=shape) / 2 if ties else rng.standard_normal(shape)
+
+
 def _check_grads(ours, theirs, rtol=1e-6, atol=1e-9):
     for t, tt in zip(ours, theirs, strict=True):
         assert t.grad is not None and t.grad.shape == t.shape
@@ -63,12 +69,15 @@ def test_broadcast_binary_ops_sum_gradient_back_to_input_shape(shapes, op, seed)
 
 @settings(max_examples=50, deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4), data=st.data(),
-       seed=st.integers(0, 2**16))
-def test_reductions_over_random_axes_match_torch(shape, data, seed):
+       seed=st.integers(0, 2**16), ties=st.booleans())
+def test_reductions_over_random_axes_match_torch(shape, data, seed, ties):
+    """Axes drawn from -ndim..ndim-1 (negative ones too), each axis at most once; ties share the max's gradient."""
+    ndim = len(shape)
     kind = data.draw(st.sampled_from(["sum", "mean", "max"]))
-    axes = data.draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True))
+    axes = data.draw(st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim,
+                              unique_by=lambda a: a % ndim))
     keepdims = data.draw(st.booleans())
-    x = np.random.default_rng(seed).standard_normal(shape)
+    x = _values(np.random.default_rng(seed), shape, ties)
     ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     axis = tuple(axes)
     if kind == "max":
@@ -84,11 +93,11 @@ def test_reductions_over_random_axes_match_torch(shape, data, seed):
 
 @settings(max_examples=50, deadline=None)
 @given(shapes=mutually_broadcastable_shapes(num_shapes=3, min_dims=1, max_dims=3, min_side=1, max_side=3),
-       data=st.data(), seed=st.integers(0, 2**16))
-def test_random_graphs_with_fan_out_match_torch(shapes, data, seed):
+       data=st.data(), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_random_graphs_with_fan_out_match_torch(shapes, data, seed, ties):
     """Build a random graph: each new node applies a random op to random earlier nodes (reuse = fan-out)."""
     rng = np.random.default_rng(seed)
-    inputs = [rng.standard_normal(s) for s in shapes.input_shapes]
+    inputs = [_values(rng, s, ties) for s in shapes.input_shapes]
     ours = [Tensor(a, requires_grad=True) for a in inputs]
     theirs = [torch.tensor(a, requires_grad=True) for a in inputs]
     pool, tpool = list(ours), list(theirs)
@@ -106,7 +115,7 @@ def test_random_graphs_with_fan_out_match_torch(shapes, data, seed):
             pool.append(f(pool[i], pool[j]))
             tpool.append(ft(tpool[i], tpool[j]))
         else:
-            axis = data.draw(st.integers(0, pool[i].ndim - 1))
+            axis = data.draw(st.integers(-pool[i].ndim, pool[i].ndim - 1))
             f, ft = _reduce(data.draw(st.sampled_from(["sum", "mean", "max"])), axis)
             pool.append(f(pool[i]))
             tpool.append(ft(tpool[i]))
@@ -136,3 +145,37 @@ def test_cross_entropy_matches_torch_at_any_logit_scale(n, k, scale, seed):
     loss.backward()
     tloss.backward()
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(shape=array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4), data=st.data(),
+       seed=st.integers(0, 2**16))
+def test_transpose_with_any_signed_axes_matches_torch_permute(shape, data, seed):
+    """Any permutation, each axis written as a or a - ndim at random: value and gradient equal torch.permute."""
+    ndim = len(shape)
+    perm = data.draw(st.permutations(range(ndim)))
+    axes = [a - ndim if data.draw(st.booleans()) else a for a in perm]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = ours.transpose(*axes), theirs.permute(tuple(axes))
+    np.testing.assert_array_equal(out.data, tout.detach().numpy())
+    w = rng.standard_normal(out.shape)
+    (out * w).sum().backward()
+    (tout * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@settings(max_examples=50, deadline=None)
+@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4), op=st.sampled_from(sorted(UNARY)),
+       seed=st.integers(0, 2**16))
+def test_unary_ops_at_zeros_and_ties_match_torch(shape, op, seed):
+    """Halves in [-1, 1]: relu's kink at exactly 0 (gradient 0, as torch) and the other ops at 0."""
+    x = _values(np.random.default_rng(seed), shape, ties=True)
+    f, ft = UNARY[op]
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = f(ours), ft(theirs)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-15)
+    out.sum().backward()
+    tout.sum().backward()
+    _check_grads([ours], [theirs], rtol=1e-12, atol=1e-15)
