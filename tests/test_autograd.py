@@ -215,8 +215,9 @@ def test_op_keeps_float32_in_forward_and_every_backward_rule(name):
     assert out.dtype == np.float32
     for node in out._topological_order():  # each recorded rule maps a float32 gradient to float32 ones
         if not node.is_leaf:
-            for g in node._backward(np.ones(node.shape, np.float32)):
-                assert g.dtype == np.float32, node._op
+            for parent, g in zip(node._prev, node._backward(np.ones(node.shape, np.float32))):
+                if parent.requires_grad:  # a constant operand gets no gradient at all (None)
+                    assert g.dtype == np.float32, node._op
     (out * 1.0).sum().backward()
     assert all(t.grad.dtype == np.float32 for t in ours)
 
@@ -739,3 +740,17 @@ def test_a_backward_rule_returning_the_wrong_number_of_gradients_fails_loudly():
     bad = Tensor._make(x.data * 2, (x,), lambda g: (g, g), "bad")  # one parent, two gradients
     with pytest.raises(ValueError, match="zip"):
         bad.sum().backward()
+
+
+def test_matmul_backward_skips_the_gradient_of_an_operand_that_needs_none():
+    """The data X of a first layer needs no gradient: the backward pass makes 2L - 1 products, not 2L."""
+    rng = np.random.default_rng(0)
+    X, W = Tensor(rng.standard_normal((4, 3))), Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    out = X @ W
+    gx, gw = out._backward(np.ones(out.shape))
+    assert gx is None and np.allclose(gw, X.data.T @ np.ones((4, 2)))
+    out = W.T @ X.T  # now the left operand needs the gradient and the right one does not
+    gw_t, gxt = out._backward(np.ones(out.shape))
+    assert gxt is None and gw_t.shape == (2, 3)
+    (X @ W).sum().backward()
+    assert X.grad is None and np.allclose(W.grad, X.data.T @ np.ones((4, 2)))
