@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import re
 from pathlib import Path
 
@@ -64,3 +66,39 @@ def test_no_unrendered_math_in_the_prose(page):
     text = re.sub(r"<[^>]+>", "", body)
     stray = [text[max(0, m.start() - 40):m.start() + 40] for m in re.finditer(r"\$", text)]
     assert not stray, f"unrendered math near: {stray[:3]}"
+
+
+def _text(page: Path) -> str:
+    """The page's text as a reader sees it (tags removed, entities decoded), scripts and styles left out."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(HTML)) for p in PAGES])
+def test_no_object_reprs_in_the_pages(page):
+    """`<torch._C.Generator at 0x7f...>` in a page means a cell's last expression returned an object."""
+    text = _text(page)
+    reprs = [text[max(0, m.start() - 60):m.end() + 20] for m in re.finditer(r" at 0x[0-9a-fA-F]+", text)]
+    assert not reprs, f"object reprs in the page (end the cell with `;` or make the call return None): {reprs[:3]}"
+
+
+WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
+WIDGET_STATE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES, ids=[str(p.relative_to(HTML)) for p in CHAPTER_PAGES])
+def test_no_empty_widget_boxes(page):
+    """Every widget output must have its saved state (otherwise the page shows an empty box), and no
+    progress bar may be saved: tqdm bars are live widgets, dead in a static page (the build sets
+    TQDM_DISABLE=1, see tools/build_book.py)."""
+    html = page.read_text(encoding="utf-8")
+    views = [json.loads(htmllib.unescape(v))["model_id"] for v in WIDGET_VIEW.findall(html)]
+    states = [json.loads(htmllib.unescape(s)) for s in WIDGET_STATE.findall(html)]
+    models = {k: v for st in states for k, v in st.get("state", {}).items()}
+    missing = [v for v in views if v not in models]
+    assert not missing, f"{len(missing)} widget output(s) without saved state render as empty boxes"
+    progress = [k for k, v in models.items() if v.get("model_name") in PROGRESS_MODELS]
+    assert not progress, (f"{len(progress)} progress bar(s) saved in the page: tools/build_book.py removes them from "
+                          "the notebooks it executes; this one was executed by jupyter-book itself (edited during "
+                          "the build?): build again")

@@ -11,6 +11,12 @@ sources changed (then every notebook runs again, since outputs depend on the lib
 ``--strict`` is the test mode: any failing notebook or any Sphinx warning (``-W -n --keep-going``) fails
 the run. The per-notebook execution times are printed at the end (and written to
 ``_build/notebook_times.json``).
+
+Two things keep the static pages clean. Progress bars (tqdm in a notebook is a live widget) are removed
+from each executed notebook before it is cached (:func:`strip_progress_bars`): in a page they are dead boxes,
+empty once the bar closed (``leave=False``), and ``TQDM_DISABLE`` cannot help because ``tqdm.notebook``
+ignores it. And the widget manager's fonts, which it requests relative to each page
+(``@jupyter-widgets/html-manager/dist/*.woff2``), are copied next to every page that shows widgets.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 CACHE = ROOT / "_build" / ".jupyter_cache"
 TIMEOUT = 300  # seconds per cell, as in _config.yml
+# How executed notebooks are post-processed; part of the cache fingerprint, so a change re-executes everything.
+POSTPROCESS = "strip_progress_bars v1"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}
+WIDGET_FONTS = ROOT / "book" / "_vendor" / "widgets"
+FONT_DIR = Path("@jupyter-widgets") / "html-manager" / "dist"  # where embed-amd.js looks, relative to the page
 
 
 def toc_notebooks() -> list[Path]:
@@ -68,12 +81,75 @@ def _execute(path: str) -> tuple[str, dict | None, float, str | None]:
         return path, None, 0.0, f"{type(e).__name__}: {e}"
     if result.err is not None:
         return path, None, result.time, result.exc_string
+    strip_progress_bars(nb)
     return path, nb, result.time, None
 
 
+def _model_refs(value) -> list[str]:
+    """Model ids a widget's state points to (``"IPY_MODEL_<id>"`` strings, possibly in lists or dicts)."""
+    if isinstance(value, str):
+        return [value[len("IPY_MODEL_"):]] if value.startswith("IPY_MODEL_") else []
+    if isinstance(value, list):
+        return [r for v in value for r in _model_refs(v)]
+    if isinstance(value, dict):  # a nested widget output holds {"model_id": ...} without the prefix
+        nested = [value["model_id"]] if isinstance(value.get("model_id"), str) else []
+        return nested + [r for v in value.values() for r in _model_refs(v)]
+    return []
+
+
+def strip_progress_bars(nb) -> int:
+    """Remove progress-bar widgets from an executed notebook; returns how many outputs were removed.
+
+    A widget output is removed when its model is a progress bar, or a box holding one (tqdm's bar), or is
+    missing from the saved widget state (a closed widget, which the page would show as an empty box). The
+    saved state then keeps only the models the remaining outputs use, and disappears when none remain.
+    """
+    widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
+    state = widgets.get("state", {})
+
+    def is_bar(model_id: str) -> bool:
+        model = state.get(model_id)
+        if model is None:
+            return True
+        children = _model_refs(model.get("state", {}).get("children", []))
+        return any(state.get(m, {}).get("model_name") in PROGRESS_MODELS for m in [model_id, *children])
+
+    removed, views = 0, []
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view is not None and is_bar(view.get("model_id")):
+                removed += 1
+                continue
+            if view is not None:
+                views.append(view["model_id"])
+            outputs.append(out)
+        cell["outputs"] = outputs
+    if not state:
+        return removed
+    keep, todo = set(), list(views)
+    while todo:  # every model reachable from a remaining output
+        m = todo.pop()
+        if m in keep or m not in state:
+            continue
+        keep.add(m)
+        todo += _model_refs(state[m].get("state", {}))
+    if keep:
+        widgets["state"] = {k: v for k, v in state.items() if k in keep}
+    else:
+        del nb.metadata["widgets"][WIDGET_STATE]
+        if not nb.metadata["widgets"]:
+            del nb.metadata["widgets"]
+    return removed
+
+
 def dlcore_fingerprint() -> str:
-    """Hash of the dlcore sources: jupyter-cache keys on a notebook's code only, not on what it imports."""
-    h = hashlib.sha256()
+    """Hash of the dlcore sources (and of POSTPROCESS): jupyter-cache keys on a notebook's code only, not on
+    what it imports or how its outputs are processed."""
+    h = hashlib.sha256(POSTPROCESS.encode())
     for f in sorted((ROOT / "dlcore").rglob("*.py")):
         h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
     return h.hexdigest()
@@ -122,6 +198,18 @@ def fill_cache(notebooks: list[Path], jobs: int) -> tuple[dict[str, float], dict
     return times, failures
 
 
+def serve_widget_fonts(html: Path) -> list[Path]:
+    """Copy the widget manager's fonts next to every page that shows widgets; returns the folders."""
+    fonts = sorted(WIDGET_FONTS.glob("*.woff2"))
+    folders = sorted({page.parent / FONT_DIR for page in html.rglob("*.html")
+                      if "application/vnd.jupyter.widget-state+json" in page.read_text(encoding="utf-8")})
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in fonts:
+            shutil.copy2(f, folder / f.name)
+    return folders
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
@@ -144,6 +232,7 @@ def main() -> int:
     t1 = time.perf_counter()
     rc = subprocess.run(cmd, cwd=ROOT).returncode
     t_build = time.perf_counter() - t1
+    serve_widget_fonts(ROOT / "_build" / "html")
 
     (ROOT / "_build").mkdir(exist_ok=True)
     (ROOT / "_build" / "notebook_times.json").write_text(json.dumps(times, indent=1, sort_keys=True))
