@@ -77,7 +77,11 @@ def test_notebook_starts_with_the_colab_cell(path):
     src = _src(first_code)
     assert src == nbtools.colab_cell_source(), "Colab cell differs from the one generated from _config.yml"
     assert 'if "google.colab" in sys.modules' in src
-    assert "torch" not in src.split("pip")[1].split("\n")[0], "the Colab cell must never reinstall torch"
+    requirement = re.search(r'^\s*requirement = "(.*)"$', src, re.M)
+    assert requirement, "the Colab cell names the package it installs in one `requirement = ...` line"
+    assert "torch" not in requirement.group(1), "the Colab cell must never reinstall torch"
+    assert requirement.group(1).endswith("@" + nbtools.colab_ref()), \
+        "the Colab cell must install the dlcore release this notebook was written for, not a moving branch"
     assert "remove-cell" in first_code["metadata"].get("tags", [])
 
 
@@ -135,7 +139,7 @@ def _glue_calls(cells: list[dict]):
         tree = _code_tree(_src(cell), f"cell {i}")
         loops: list[ast.AST] = []
 
-        def visit(node, loops=loops):
+        def visit(node, loops=loops, i=i):
             is_loop = isinstance(node, (ast.For, ast.comprehension))
             if is_loop:
                 loops.append(node)
@@ -156,7 +160,7 @@ def _glue_calls(cells: list[dict]):
                               and k.value.value is True for k in node.keywords)
                 yield i, re.compile(pattern + "$"), names, setting
             for child in ast.iter_child_nodes(node):
-                yield from visit(child, loops)
+                yield from visit(child, loops, i)
             if is_loop:
                 loops.pop()
 
@@ -358,7 +362,8 @@ def test_config_builds_offline_and_strict():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
 def test_inline_math_is_not_broken_into_a_list_item(path):
-    """A wrapped line that starts with '- ', '+ ' or '1. ' inside $...$ becomes a Markdown list item."""
+    """A wrapped line that starts with '- ', '+ ', '1. ', '>' or '#' inside $...$ becomes a list item, a quote
+    or a heading."""
     for i, cell in enumerate(_load(path)["cells"]):
         if cell["cell_type"] != "markdown":
             continue
@@ -368,7 +373,7 @@ def test_inline_math_is_not_broken_into_a_list_item(path):
             if not line.strip():
                 dollars = 0
                 continue
-            assert not (dollars % 2 and re.match(r"^\s*([-+*]|\d+\.)\s", line)), \
+            assert not (dollars % 2 and re.match(r"^\s*(>|#|([-+*]|\d+\.)\s)", line)), \
                 f"cell {i}: inline math broken across a line that starts a list: {line.strip()[:60]!r}"
             dollars += len(re.findall(r"(?<!\\)\$", line))
 
