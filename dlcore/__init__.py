@@ -7,8 +7,15 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.plot``    the book's figure style and plotting helpers
 - ``dlcore.train``   a small training loop (``fit``/``evaluate``/``History``)
 - ``dlcore.widgets`` interactive demos that also leave a static figure for the HTML book
+- ``dlcore.book``    ``glue``: computed numbers into the book's text
+- ``dlcore.timing``  ``best_time``/``median_time`` for the timing cells
+- ``dlcore.functional``  NumPy activations, softmax and losses with their derivatives (chapters 2-3)
+- ``dlcore.perceptron``  the perceptron learner and its mistake bound (chapter 2)
+- ``dlcore.gradcheck``   finite-difference gradient checks (chapters 0 and 4, and the tests)
+- ``dlcore.scalar``  the scalar autograd engine ``Value`` (chapter 4)
+- ``dlcore.autograd`` the NumPy ``Tensor`` with reverse-mode autodiff, checked against PyTorch (chapter 4)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
