@@ -22,24 +22,6 @@ NOTEBOOKS = nbtools.all_notebooks()
 NB_IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
 
 
-def _toc_files() -> list[str]:
-    files: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("file", "root"):
-                    files.append(v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    return files
-
-
 def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -64,7 +46,7 @@ def test_notebook_is_committed_clean(path):
 
 
 def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
-    toc = set(_toc_files())
+    toc = set(nbtools.toc_files())
     for p in NOTEBOOKS:
         assert str(p.relative_to(ROOT).with_suffix("")) in toc, f"{p} is not listed in _toc.yml"
     for entry in toc:

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tools") not in sys.path:  # the sibling modules notebooks.py and kernel_lock.py
+    sys.path.insert(0, str(ROOT / "tools"))
 CHAPTERS = ROOT / "chapters"
 OUT = ROOT / "_build" / "assignments"
 
@@ -352,23 +354,9 @@ def master_notebook(nb: dict, path, exercises: list[Exercise] | None = None) -> 
 # --------------------------------------------------------------------------------------------- build
 def all_notebooks() -> list[Path]:
     """The chapter notebooks of the book, as listed in _toc.yml (stray files in chapters/ are not the book)."""
-    import yaml
+    from notebooks import toc_notebooks
 
-    files: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("file"), str):
-                files.append(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")))
-    paths = [ROOT / f"{f}.ipynb" for f in files if f.startswith("chapters/")]
-    return sorted(p for p in paths if p.exists())
+    return sorted(p for p in toc_notebooks() if p.relative_to(ROOT).parts[0] == "chapters")
 
 
 def _load(path: Path) -> dict:
@@ -381,7 +369,6 @@ def _write(path: Path, nb: dict) -> None:
 
 
 def _repo() -> tuple[str, str]:
-    sys.path.insert(0, str(ROOT / "tools"))
     from notebooks import repo_url
 
     return repo_url()
@@ -525,7 +512,6 @@ def check_one(student_path: str, chapter_path: str, timeout: int = 600) -> dict:
         shutil.copytree(student_path.parent / "tests" / student_path.stem, work / "tests" / student_path.stem)
         node = nbformat.from_dict(nb)
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
-        sys.path.insert(0, str(ROOT / "tools"))
         from kernel_lock import kernel_start_lock
 
         with kernel_start_lock() as release:  # two workers must not race for a kernel's ports

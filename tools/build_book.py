@@ -47,23 +47,9 @@ FONT_DIR = Path("@jupyter-widgets") / "html-manager" / "dist"  # where embed-amd
 
 def toc_notebooks() -> list[Path]:
     """Notebooks listed in _toc.yml, in reading order."""
-    import yaml
+    from notebooks import toc_notebooks as listed
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files: list[str] = []
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(toc)
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+    return listed()
 
 
 def _execute(path: str) -> tuple[str, dict | None, float, str | None]:

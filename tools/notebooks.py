@@ -118,6 +118,32 @@ def from_py(src: Path, dst: Path) -> None:
     dst.write_text(_dump(clean(json.loads(jupytext.writes(nb, fmt="ipynb")))), encoding="utf-8")
 
 
+def toc_files() -> list[str]:
+    """Every ``file``/``root`` entry of _toc.yml (paths without suffix), in reading order."""
+    import yaml
+
+    files: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root") and isinstance(value, str):
+                    files.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")))
+    return files
+
+
+def toc_notebooks() -> list[Path]:
+    """The chapter notebooks listed in _toc.yml, in reading order (stray files in chapters/ are not the book)."""
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
 def all_notebooks() -> list[Path]:
     return sorted(p for p in CHAPTERS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
