@@ -278,6 +278,24 @@ def test_a_weak_check_is_reported(tmp_path):
     assert problems and all(p.startswith("exercise_01: WEAK CHECK") for p in problems), problems
 
 
+def test_verdicts_name_every_kind_of_problem():
+    ok = {"stub_error": "NameError: x", "stub_grade": [0, 1, "NameError"], "solution_error": None,
+          "solution_grade": [1, 1, ""], "final_grade": [1, 1, ""]}
+    assert A.verdicts({"exercise_01": ok}) == []
+    cases = {
+        "weak": (dict(ok, stub_grade=[1, 1, ""]), ["WEAK CHECK"]),
+        "stub never graded": (dict(ok, stub_grade=None), ["WEAK CHECK"]),
+        "solution fails": (dict(ok, solution_error="ValueError: v", solution_grade=[0, 1, "ValueError: v"]),
+                           ["worked solution cell fails", "solution scores 0 of 1"]),
+        "redefined later": (dict(ok, final_grade=[0, 1, "AssertionError"]), ["graded after the whole notebook"]),
+        "never graded at the end": (dict(ok, final_grade=None), ["graded after the whole notebook"]),
+        "notebook crashed": ({"error": "CellExecutionError: boom"}, ["did not run to the end: CellExecutionError"]),
+    }
+    for case, (result, expected) in cases.items():
+        problems = A.verdicts({"exercise_01": result})
+        assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems)), (case, problems)
+
+
 # two notebooks per commit; ASSIGNMENTS_SAMPLE=0 skips them, a larger number checks more
 SAMPLE = A.rotating_sample(A.all_notebooks(), int(os.environ.get("ASSIGNMENTS_SAMPLE", "2")))
 
@@ -352,3 +370,28 @@ def test_otter_run_scores_solutions_full_and_stubs_zero(tmp_path):
             results = grade_submission(str(out / kind / path.name), str(out / "autograder" / "99_1_demo.zip"),
                                        quiet=True)
         assert {q: results.get_score(q) for q in expected} == expected, kind
+
+
+def test_a_crash_outside_the_exercises_is_reported_for_that_notebook_only(monkeypatch):
+    """check goes on with the other notebooks and reports the crash as a FAIL, not a traceback."""
+    def boom(student, chapter):
+        raise RuntimeError("An error occurred while executing cell 7:\nZeroDivisionError: division by zero")
+
+    monkeypatch.setattr(A, "check_one", boom)
+    student, results = A._check_pair(("s.ipynb", "c.ipynb"))
+    assert student == "s.ipynb"
+    expected = "notebook: did not run to the end: RuntimeError: ZeroDivisionError: division by zero"
+    assert A.verdicts(results) == [expected]
+
+
+def test_building_one_notebook_keeps_its_siblings_kits(tmp_path):
+    chapter = A.all_notebooks()[0].parent
+    first, second = sorted(chapter.glob("*.ipynb"))[:2]
+    A.build([first, second], tmp_path, jobs=1)
+    A.build([second], tmp_path, jobs=1)
+    kit = tmp_path / chapter.name
+    assert (kit / "student" / first.name).exists() and (kit / "autograder" / f"{first.stem}.zip").exists()
+    names = [r["notebook"] for r in json.loads((kit / "exercises.json").read_text())]
+    assert names == sorted(str(p.relative_to(A.ROOT)) for p in (first, second))
+    A.build([second], tmp_path, jobs=1, fresh=True)  # a whole-book build starts each chapter afresh
+    assert not (kit / "student" / first.name).exists()

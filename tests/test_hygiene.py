@@ -87,10 +87,11 @@ def test_notebook_has_one_title(path):
 
 ALLOWED_NUMBERS = ROOT / "tests" / "prose_numbers.yml"
 GLUE_ROLE = re.compile(r"\{glue(?::text|:md|:any|:figure|)\}`(?:[^`]*?::)?([A-Za-z_][A-Za-z0-9_]*)")
+CROSS_PAGE = re.compile(r"\{glue(?::\w+)?\}`([^`]*?)::([A-Za-z_][A-Za-z0-9_]*)")  # {glue:text}`doc.ipynb::key`
 TYPED_NUMBER = re.compile(
     r"\b\d+(?:[.,]\d+)?\s?(?:%|percent\b)"                                     # 75 %, 93%, 10 percent
     r"|\b\d+(?:\.\d+)?\s?(?:×|x\b)(?!\s?\d)"                                   # 3× faster, 10x
-    r"|\b\d(?:\.\d+)?e[-+]?\d+\b"                                               # 1e-15
+    r"|\b\d+(?:\.\d+)?e[-+]?\d+\b"                                              # 1e-15, 12e-3
     r"|\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|twenty)\s+orders?\s+of\s+magnitude", re.I)
 TIMERS = {"best_time", "median_time", "perf_counter", "time", "monotonic", "timeit", "process_time"}
@@ -184,7 +185,12 @@ def test_cited_glue_keys_are_glued_here(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
 def test_every_glued_value_is_cited(path):
-    cited = _cited_keys(_all_markdown())
+    """Cited in this notebook's own text, or from another page by a cross-page reference that names this
+    notebook ({glue:text}`path/to/notebook.ipynb::key`); the same key cited by another notebook is no use."""
+    own = "\n".join(_src(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+    cited = _cited_keys(CROSS_PAGE.sub(" ", own))
+    cited |= {key for target, key in CROSS_PAGE.findall(re.sub(r"``.*?``", "", _all_markdown(), flags=re.S))
+              if Path(target.strip()).stem == path.stem}
     unused = [p.pattern[:-1] for _, p, _, _ in _glue_calls(_load(path)["cells"])
               if not any(p.match(k) for k in cited)]
     assert not unused, f"glued but never cited in the text (cite it or stop gluing it): {unused}"
@@ -367,3 +373,90 @@ def test_equation_labels_sit_on_the_closing_line(path):
         if cell["cell_type"] == "markdown":
             stray = re.findall(r"^\s*\((eq-[\w-]+)\)\s*$", _src(cell), flags=re.M)
             assert not stray, f"cell {i}: equation label {stray} on a line of its own is printed as text"
+
+
+# --- The checks above, checked: each must catch a planted violation (a check that cannot fail is no check) --
+
+def _synthetic(tmp_path: Path, cells: list[dict]) -> Path:
+    path = tmp_path / "synthetic.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def _code(src: str, hidden: bool = False) -> dict:
+    return {"cell_type": "code", "metadata": {"tags": ["remove-cell"]} if hidden else {}, "source": src,
+            "outputs": [], "execution_count": None}
+
+
+def _md(src: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": src}
+
+
+GLUED = "from dlcore.book import glue\nacc = 0.93\nglue('zz_acc', acc)"
+
+
+@pytest.mark.parametrize("cells, ok", [
+    ([_code(GLUED), _code("assert acc > 0.9", hidden=True)], True),
+    ([_code(GLUED)], False),  # no assert at all
+    ([_code(GLUED), _code("assert acc > 0.9")], False),  # a visible assert (an exercise check) does not count
+    ([_code(GLUED), _code("other = 1\nassert other > 0", hidden=True)], False),  # asserts something else
+    ([_code("import math\nfrom dlcore.book import glue\nglue('zz_pi', math.pi)"),
+      _code("assert math.pi > 3", hidden=True)], False),  # a module name is no asserted result
+    ([_code("from dlcore.book import glue\nglue('zz_n', 10, setting=True)")], True),  # a setting needs none
+    ([_code("from dlcore.book import glue\nres = {'a': 1}\nfor k, v in res.items():\n    glue(f'zz_{k}', v)"),
+      _code("assert all(x > 0 for x in res.values())", hidden=True)], True),  # a loop's iterable counts
+], ids=["asserted", "no-assert", "visible-assert", "other-name", "module-only", "setting", "loop"])
+def test_the_glue_assert_check_catches_unasserted_results(tmp_path, cells, ok):
+    path = _synthetic(tmp_path, cells)
+    if ok:
+        test_every_glued_result_is_asserted_in_a_hidden_cell(path)
+    else:
+        with pytest.raises(AssertionError, match="glued results that no hidden"):
+            test_every_glued_result_is_asserted_in_a_hidden_cell(path)
+
+
+def test_the_glue_citation_checks_catch_unused_and_undefined_keys(tmp_path):
+    path = _synthetic(tmp_path, [_md("# T\n\nAccuracy {glue:text}`zz_acc:.1%`."), _code(GLUED)])
+    test_every_glued_value_is_cited(path)
+    test_cited_glue_keys_are_glued_here(path)
+    path = _synthetic(tmp_path, [_md("# T\n\nNothing cited."), _code(GLUED)])
+    with pytest.raises(AssertionError, match="zz_acc"):
+        test_every_glued_value_is_cited(path)
+    elsewhere = sorted(_cited_keys(_all_markdown()))[0]  # cited by a chapter notebook, not by this one
+    path = _synthetic(tmp_path, [_md("# T"), _code(f"from dlcore.book import glue\nv = 1\nglue({elsewhere!r}, v)")])
+    with pytest.raises(AssertionError, match=elsewhere):
+        test_every_glued_value_is_cited(path)
+    path = _synthetic(tmp_path, [_md("# T\n\n{glue:text}`zz_acc` and {glue:text}`zz_never`."), _code(GLUED)])
+    with pytest.raises(AssertionError, match="zz_never"):
+        test_cited_glue_keys_are_glued_here(path)
+
+
+TIMED = "import time\nt0 = time.perf_counter()\nx = sum(range(10))\nseconds = time.perf_counter() - t0\n"
+HELPER = ("import time\ndef bench(f):\n    t0 = time.perf_counter()\n    f()\n    return time.perf_counter() - t0\n"
+          "r = {'loop': bench(len), 'vec': bench(len)}\nratio = r['loop'] / r['vec']\n")
+
+
+@pytest.mark.parametrize("src, ok", [
+    (TIMED + "assert seconds < 1", False),
+    (HELPER + "assert ratio > 5", False),  # a timer inside a helper, a result in a dict
+    (HELPER + "assert ratio > 5  # timing-margin: 100x measured", True),
+    (TIMED + "assert x == 45", True),
+], ids=["direct", "helper", "margin", "count"])
+def test_the_timing_check_catches_asserts_on_timings(tmp_path, src, ok):
+    path = _synthetic(tmp_path, [_code(src, hidden=True)])
+    if ok:
+        test_no_assert_depends_on_timing(path)
+    else:
+        with pytest.raises(AssertionError, match="asserts on timings"):
+            test_no_assert_depends_on_timing(path)
+
+
+@pytest.mark.parametrize("text, found", [
+    ("accuracy rose to 93 % (from 80%) on the test set", ["93 %", "80%"]),
+    ("about 3× faster, 10x in the best case; a 3 x 3 grid", ["3×", "10x"]),
+    ("an error of 1e-15, or 12e-3", ["1e-15", "12e-3"]),
+    ("twelve orders of magnitude", ["twelve orders of magnitude"]),
+    ("a $3 \\times 3$ matrix, `1e-15` in code, {glue:text}`acc:.1%` and [a link](x_50%.html)", []),
+])
+def test_typed_numbers_are_found_in_prose_only(text, found):
+    assert [re.sub(r"\s+", " ", m.group(0)) for m in TYPED_NUMBER.finditer(_prose(text))] == found

@@ -414,12 +414,24 @@ def assign_one(path: str, out: str) -> dict:
                            "difficulty": e.difficulty} for e in exercises]}
 
 
-def build(paths: list[Path], out: Path = OUT, jobs: int = 2) -> list[dict]:
-    """Generate assignments for ``paths`` (all chapter notebooks by default) into ``out``."""
+def build(paths: list[Path], out: Path = OUT, jobs: int = 2, fresh: bool = False) -> list[dict]:
+    """Generate assignments for ``paths`` into ``out``.
+
+    ``fresh=True`` (a build of the whole book) first empties each chapter's folder, so the kits of renamed
+    or deleted notebooks go; otherwise only the outputs of ``paths`` are replaced, and the other notebooks'
+    kits and manifest entries are kept.
+    """
     for p in paths:  # fail fast, naming notebook and cell, before any otter run
         parse_exercises(_load(p), p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
-    for chapter in {p.parent.name for p in paths}:
-        shutil.rmtree(out / chapter, ignore_errors=True)
+    for p in paths:
+        dest = out / p.parent.name
+        if fresh:
+            shutil.rmtree(dest, ignore_errors=True)
+            continue
+        for old in (dest / "student" / f"{p.stem}.ipynb", dest / "autograder" / f"{p.stem}.zip",
+                    dest / "solutions" / f"{p.stem}.ipynb"):
+            old.unlink(missing_ok=True)
+        shutil.rmtree(dest / "student" / "tests" / p.stem, ignore_errors=True)
     if jobs > 1 and len(paths) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(assign_one, [str(p) for p in paths], [str(out)] * len(paths)))
@@ -429,7 +441,12 @@ def build(paths: list[Path], out: Path = OUT, jobs: int = 2) -> list[dict]:
     for r in results:
         by_chapter.setdefault(r["chapter"], []).append(r)
     for chapter, items in by_chapter.items():
-        (out / chapter / "exercises.json").write_text(json.dumps(items, indent=1) + "\n", encoding="utf-8")
+        manifest = out / chapter / "exercises.json"
+        new = {r["notebook"] for r in items}
+        kept = [r for r in json.loads(manifest.read_text(encoding="utf-8")) if r["notebook"] not in new] \
+            if manifest.exists() and not fresh else []
+        merged = sorted(kept + items, key=lambda r: r["notebook"])
+        manifest.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
     return results
 
 
@@ -535,6 +552,9 @@ def verdicts(results: dict) -> list[str]:
     """Problems found by ``check_one``: weak checks, failing solutions, wrong grades."""
     bad = []
     for q, r in results.items():
+        if "error" in r:
+            bad.append(f"{q}: did not run to the end: {r['error']}")
+            continue
         stub, sol = r["stub_grade"], r["solution_grade"]
         if stub is None or stub[0] != 0:
             bad.append(f"{q}: WEAK CHECK: the stub scores {stub and stub[0]} of {stub and stub[1]}, not zero")
@@ -565,7 +585,11 @@ def rotating_sample(paths: list[Path], k: int) -> list[Path]:
 def _check_pair(args):
     student, chapter = args
     t0 = time.perf_counter()
-    results = check_one(student, chapter)
+    try:
+        results = check_one(student, chapter)
+    except Exception as exc:  # a cell outside the exercises failed or timed out: report it, check the rest
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        results = {"notebook": {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]}}
     print(f"     executed {Path(chapter).name} in {time.perf_counter() - t0:.0f} s", flush=True)
     return student, results
 
@@ -608,7 +632,7 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     try:
         if args.cmd == "build":
-            results = build(paths, args.out, jobs=args.jobs)
+            results = build(paths, args.out, jobs=args.jobs, fresh=not args.notebooks)
             n = sum(len(r["exercises"]) for r in results)
             print(f"wrote {n} exercises from {len(results)} notebooks to {args.out} "
                   f"in {time.perf_counter() - t0:.1f} s")
