@@ -124,6 +124,19 @@ RUN_UP_TO = """async (index) => {
   return report;
 }"""
 LIVE_FIGURE = ".widget-output img"
+# The demo may draw its figure more than once while its widgets start (an output is cleared, then redrawn):
+# wait until the newest figure has kept the same image for a second before touching anything.
+FIGURE_SETTLED = """([sel]) => {
+  const imgs = document.querySelectorAll(sel);
+  if (!imgs.length) return false;
+  const src = imgs[imgs.length - 1].src, now = Date.now();
+  if (window.__dlcoreSrc !== src) { window.__dlcoreSrc = src; window.__dlcoreSince = now; return false; }
+  return now - window.__dlcoreSince > 1000;
+}"""
+NEWEST_SRC = """(sel) => {
+  const imgs = document.querySelectorAll(sel);
+  return imgs.length ? imgs[imgs.length - 1].src : null;
+}"""
 
 
 def test_a_slider_redraws_the_figure_in_jupyterlab(tmp_path):
@@ -151,12 +164,13 @@ def test_a_slider_redraws_the_figure_in_jupyterlab(tmp_path):
             assert ran and all(r["count"] and not r["errors"] for r in ran), f"cells failed or did not run: {ran}"
             page.wait_for_selector(LIVE_FIGURE, timeout=30_000)
 
+            page.wait_for_function(KERNEL_IDLE, timeout=45_000, polling=250)
+            page.wait_for_function(FIGURE_SETTLED, arg=[LIVE_FIGURE], timeout=30_000, polling=200)
             times[f"cells 0-{demo_cell} run, live figure shown"] = time.monotonic() - t0
-            figure = page.locator(LIVE_FIGURE).last
-            figure.scroll_into_view_if_needed()
-            before = figure.get_attribute("src")
+            before = page.evaluate(NEWEST_SRC, LIVE_FIGURE)  # read in one step: the element may be replaced
             handle = page.locator(".widget-slider .noUi-handle").first
             readout = page.locator(".widget-slider .widget-readout").first
+            handle.scroll_into_view_if_needed()
             value_before = readout.inner_text()
             box = handle.bounding_box()
             x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -173,7 +187,7 @@ def test_a_slider_redraws_the_figure_in_jupyterlab(tmp_path):
                 pytest.fail(f"the slider moved ({value_before} -> {readout.inner_text()}) but the figure was not "
                             "redrawn within 20 s", pytrace=False)
             value_after = readout.inner_text()
-            after = page.locator(LIVE_FIGURE).last.get_attribute("src")
+            after = page.evaluate(NEWEST_SRC, LIVE_FIGURE)
             times["slider moved, figure redrawn"] = time.monotonic() - t0
         finally:
             context.close()
