@@ -188,7 +188,7 @@ def serve_widget_fonts(html: Path) -> list[Path]:
     """Copy the widget manager's fonts next to every page that shows widgets; returns the folders."""
     fonts = sorted(WIDGET_FONTS.glob("*.woff2"))
     folders = sorted({page.parent / FONT_DIR for page in html.rglob("*.html")
-                      if "application/vnd.jupyter.widget-state+json" in page.read_text(encoding="utf-8")})
+                      if WIDGET_STATE in page.read_text(encoding="utf-8")})
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
         for f in fonts:
