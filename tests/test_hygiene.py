@@ -126,9 +126,14 @@ def _glue_calls(cells: list[dict]):
             is_loop = isinstance(node, (ast.For, ast.comprehension))
             if is_loop:
                 loops.append(node)
-            if isinstance(node, ast.Call) and len(node.args) >= 2 and (
+            if isinstance(node, ast.Call) and (
                     getattr(node.func, "id", None) == "glue" or getattr(node.func, "attr", None) == "glue"):
-                key = node.args[0]
+                # glue(name, value, ...) with either argument positional or by keyword
+                given = dict(zip(("name", "value"), node.args)) | {k.arg: k.value for k in node.keywords}
+                if "name" not in given or "value" not in given:
+                    raise AssertionError(f"cell {i}: glue(...) call without a name and a value: "
+                                         f"{ast.unparse(node)}")
+                key = given["name"]
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     pattern = re.escape(key.value)
                 elif isinstance(key, ast.JoinedStr):
@@ -136,7 +141,7 @@ def _glue_calls(cells: list[dict]):
                                       for v in key.values)
                 else:
                     pattern = r"\w+"
-                names = _names(node.args[1])
+                names = _names(given["value"])
                 for loop in loops:
                     names |= _names(loop.iter)
                 setting = any(k.arg in ("setting", "timing") and isinstance(k.value, ast.Constant)
@@ -388,6 +393,9 @@ GLUED = "from dlcore.book import glue\nacc = 0.93\nglue('zz_acc', acc)"
 @pytest.mark.parametrize("cells, ok", [
     ([_code(GLUED), _code("assert acc > 0.9", hidden=True)], True),
     ([_code(GLUED)], False),  # no assert at all
+    ([_code("from dlcore.book import glue\nacc = 0.93\nglue('zz_acc', value=acc)")], False),  # keyword form too
+    ([_code("from dlcore.book import glue\nacc = 0.93\nglue(name='zz_acc', value=acc)"),
+      _code("assert acc > 0.9", hidden=True)], True),
     ([_code(GLUED), _code("assert acc > 0.9")], False),  # a visible assert (an exercise check) does not count
     ([_code(GLUED), _code("other = 1\nassert other > 0", hidden=True)], False),  # asserts something else
     ([_code("import math\nfrom dlcore.book import glue\nglue('zz_pi', math.pi)"),
@@ -395,7 +403,8 @@ GLUED = "from dlcore.book import glue\nacc = 0.93\nglue('zz_acc', acc)"
     ([_code("from dlcore.book import glue\nglue('zz_n', 10, setting=True)")], True),  # a setting needs none
     ([_code("from dlcore.book import glue\nres = {'a': 1}\nfor k, v in res.items():\n    glue(f'zz_{k}', v)"),
       _code("assert all(x > 0 for x in res.values())", hidden=True)], True),  # a loop's iterable counts
-], ids=["asserted", "no-assert", "visible-assert", "other-name", "module-only", "setting", "loop"])
+], ids=["asserted", "no-assert", "keyword-no-assert", "keyword-asserted", "visible-assert", "other-name",
+        "module-only", "setting", "loop"])
 def test_the_glue_assert_check_catches_unasserted_results(tmp_path, cells, ok):
     path = _synthetic(tmp_path, cells)
     if ok:
