@@ -50,22 +50,25 @@ def demo_notebooks() -> list[tuple[int, Path, int]]:
 
 @contextmanager
 def jupyter_lab(work: Path):
-    """Start a JupyterLab server on localhost serving ``work``; yields (base URL, token) once it answers."""
+    """Start a JupyterLab server on localhost serving ``work``; yields (base URL, token, process).
+
+    The port is a free one, and should another process take it first, the server moves on to the next free
+    one (port_retries); the base URL is read from the server's runtime file, which names the port it bound.
+    """
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work / ".config"), JUPYTER_RUNTIME_DIR=str(work / ".runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(work / ".settings"), JUPYTERLAB_WORKSPACES_DIR=str(work / ".ws"))
     env.pop("MPLBACKEND", None)  # the kernel uses its inline backend, as for a reader
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=20", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"]
     if os.getuid() == 0:  # CI runs as root; Jupyter refuses that unless asked
         cmd.append("--allow-root")
-    base = f"http://127.0.0.1:{port}"
     with open(work / "server.log", "w") as log:
         server = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            yield base, token, server
+            yield _bound_url(work / ".runtime", server, work / "server.log"), token, server
         finally:
             server.terminate()
             try:
@@ -73,6 +76,20 @@ def jupyter_lab(work: Path):
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _bound_url(runtime: Path, server: subprocess.Popen, log: Path, timeout: float = 60) -> str:
+    """The server's URL, from the ``jpserver-<pid>.json`` file it writes once it listens."""
+    deadline = time.monotonic() + timeout
+    info = runtime / f"jpserver-{server.pid}.json"
+    while True:
+        try:
+            return f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
+        except (OSError, ValueError, KeyError):
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("JupyterLab did not start:\n" + log.read_text()[-3000:], pytrace=False)
+        time.sleep(0.2)
 
 
 def wait_until_up(base: str, token: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
