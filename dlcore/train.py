@@ -10,11 +10,29 @@ boolean) targets are class labels, and so are float targets that are all 0 or 1 
 output per example (binary cross-entropy on logits); then the accuracy is recorded next to the loss.
 Anything else is regression: only the loss is recorded, because an accuracy of real-valued predictions
 means nothing. Pass ``task="classification"`` or ``task="regression"`` to decide yourself.
+
+Mixed precision (``fit(..., amp=True)``, CUDA only): the forward pass and the loss run under
+``torch.autocast`` with **float16**, and a ``GradScaler`` multiplies the loss before ``backward`` so that
+small gradients do not underflow float16's range, then divides them out again before the step (and before
+gradient clipping, so that ``clip_grad`` bounds the true gradient). We use float16 with a scaler rather
+than bfloat16 without one because float16 runs fast on every CUDA GPU (including the T4 of a free Colab
+session, which has no native bfloat16), and the scaler is the part worth understanding; on a GPU with
+bfloat16 the scaler is harmless. The weights and the optimizer stay in float32.
+
+Checkpoints: :func:`save_checkpoint` writes the model's and the optimizer's state (Adam's moment estimates
+are part of the optimizer's state: without them a resumed run is a different run) plus any extra fields
+(epoch, :class:`History`, a loader generator's state) to one file, atomically; :func:`load_checkpoint`
+loads it back, checks that it fits the model, and returns the dict.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
@@ -176,10 +194,37 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn | None = None,
     return result
 
 
+# ---- mixed precision ------------------------------------------------------------------------------------
+
+AMP_DTYPE = torch.float16
+"""The low-precision type of ``fit(..., amp=True)`` (see the module docstring for why float16)."""
+
+
+def _check_amp(amp: bool, device: torch.device) -> None:
+    if not isinstance(amp, bool):
+        raise ValueError(f"amp must be True or False, got {amp!r}")
+    if amp and device.type != "cuda":
+        raise ValueError(f"amp=True (mixed precision with float16 and a gradient scaler) needs a CUDA device, "
+                         f"but training runs on {device.type!r}; pass amp=False "
+                         f"(or amp=device.type == 'cuda' to use it wherever a GPU is present)")
+
+
+def _autocast(device: torch.device):
+    """The context in which the forward pass and the loss run in float16 where that is safe."""
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPE)
+
+
+def _grad_scaler(device: torch.device):
+    """A loss scaler for ``device`` (``torch.amp.GradScaler`` from torch 2.3, the CUDA one before)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()  # pragma: no cover - torch 2.2
+
+
 def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
         epochs: int, val_loader: Iterable | None = None, device: torch.device | str | None = None,
         scheduler=None, clip_grad: float | None = None, seed: int | None = None,
-        progress: bool = True, desc: str = "training", task: str = "auto") -> History:
+        progress: bool = True, desc: str = "training", task: str = "auto", amp: bool = False) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader`` and return its :class:`History`.
 
     Records ``train_loss`` (the running mean over the epoch) and, with a ``val_loader``, ``val_loss``; for
@@ -189,7 +234,9 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
     With ``seed`` the run is repeatable: :func:`dlcore.device.seed_everything` is called before training,
     so dropout and other randomness inside the model are fixed (a loader's shuffling follows its own
     generator, see :func:`dlcore.data.make_loader`). ``device`` (default: where the model is) must exist
-    on this machine, else a ``RuntimeError`` says so.
+    on this machine, else a ``RuntimeError`` says so. ``amp=True`` trains in mixed precision (float16
+    autocast and a gradient scaler, see the module docstring); it needs a CUDA device, and elsewhere raises
+    a ``ValueError``. Validation runs in full precision.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -197,6 +244,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
     if clip_grad is not None and not (isinstance(clip_grad, (int, float)) and clip_grad > 0):
         raise ValueError(f"clip_grad must be a positive number (the largest gradient norm) or None, got {clip_grad!r}")
     device = _resolve_device(model, device)
+    _check_amp(amp, device)
+    scaler = _grad_scaler(device) if amp else None
     if seed is not None:
         seed_everything(seed)
     model.to(device)
@@ -208,17 +257,26 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
         for batch in train_loader:
             X, y = _unpack(batch, device)
             optimizer.zero_grad(set_to_none=True)
-            out = model(X)
-            if task == "auto":
-                task = _infer_task(out.detach(), y)
-            loss = _loss(loss_fn, out, y)
+            with _autocast(device) if amp else contextlib.nullcontext():
+                out = model(X)
+                if task == "auto":
+                    task = _infer_task(out.detach(), y)
+                loss = _loss(loss_fn, out, y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} after {len(history)} epochs: "
                                          "lower the learning rate or check the data")
-            loss.backward()
-            if clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                if clip_grad is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()           # gradients of (scale * loss): no float16 underflow
+                if clip_grad is not None:
+                    scaler.unscale_(optimizer)          # divide by the scale first: clip the true gradient
+                    nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                scaler.step(optimizer)                  # skips the step if a gradient is inf or nan
+                scaler.update()                         # lower the scale after an overflow, raise it slowly
             if scheduler is not None:
                 scheduler.step()
             b = y.shape[0]
@@ -240,3 +298,119 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
         history.log(**row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()})
     return history
+
+
+# ---- checkpoints --------------------------------------------------------------------------------------------
+
+_PLAIN = (torch.Tensor, int, float, bool, str, bytes, type(None), History)
+
+
+def _check_plain(value, where: str) -> None:
+    """Refuse, at save time, a value that ``torch.load(weights_only=True)`` would refuse at load time."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"checkpoint field {where} has a key of type {type(k).__name__}; use str or int keys")
+            _check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"checkpoint field {where} is a {type(value).__name__}; a checkpoint stores tensors, "
+                        "numbers, strings, None, History and lists/dicts of them (convert numpy arrays with "
+                        "torch.as_tensor), so that it loads safely with torch.load(weights_only=True)")
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    **extra) -> Path:
+    """Write ``model``'s state, ``optimizer``'s state (if given) and ``extra`` fields to ``path``.
+
+    ``extra`` holds whatever a resumed run needs besides the weights: the epoch, the :class:`History`, a
+    data loader's generator state (``loader.generator.get_state()``), torch's RNG state. The file is written
+    to a temporary name in the same folder and then renamed, so a crash mid-write never leaves a truncated
+    checkpoint where a good one was. Returns the path.
+    """
+    path = Path(path)
+    for name, value in extra.items():
+        _check_plain(value, repr(name))
+    state = {"model": model.state_dict(),
+             "optimizer": optimizer.state_dict() if optimizer is not None else None, **extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _list(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_fits(model: nn.Module, saved: dict) -> None:
+    """A ``ValueError`` that lists what differs if the saved state dict does not fit ``model``."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    shapes = [f"{k} {tuple(saved[k].shape)} in the checkpoint vs {tuple(v.shape)} in the model"
+              for k, v in own.items() if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing from the checkpoint: {_list(missing)}")
+    if unexpected:
+        problems.append(f"in the checkpoint but not in the model: {_list(unexpected)}")
+    if shapes:
+        problems.append(f"shapes differ: {_list(shapes, 3)}")
+    if problems:
+        raise ValueError("the checkpoint does not fit this model (was it saved from another architecture?); "
+                         + "; ".join(problems))
+
+
+def _check_optimizer_fits(optimizer: torch.optim.Optimizer, saved: dict | None) -> None:
+    if saved is None:
+        raise ValueError("the checkpoint holds no optimizer state (it was saved without optimizer=...); "
+                         "pass optimizer=None to load only the model")
+    ours = [len(g["params"]) for g in optimizer.param_groups]
+    theirs = [len(g["params"]) for g in saved["param_groups"]]
+    if ours != theirs:
+        raise ValueError(f"the optimizer state does not fit this optimizer: parameters per group {theirs} in the "
+                         f"checkpoint vs {ours} here; build the optimizer over the same model.parameters()")
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``); return it.
+
+    The returned dict has the entries ``"model"`` and ``"optimizer"`` (the state dicts; ``None`` if no
+    optimizer was saved) and every extra field that was saved (``ckpt["epoch"]``, ``ckpt["history"]``).
+    Tensors are loaded to ``map_location`` (default the CPU; ``load_state_dict`` then copies them to where
+    the model lives). Everything is checked before anything is changed: a missing file raises
+    ``FileNotFoundError``, and a state that does not fit the model or the optimizer a ``ValueError`` that
+    says what differs. The file is read with ``torch.load(weights_only=True)``, which runs no code from it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}: check the path, or write one first with "
+                                "save_checkpoint(path, model, optimizer)")
+    allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5: let History through
+    try:
+        with allow([History]) if allow else contextlib.nullcontext():
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{str(path)!r} holds objects that torch.load(weights_only=True) refuses to run "
+                         f"({str(e).splitlines()[0]}); if you trust the file, load it with "
+                         "torch.load(path, weights_only=False)") from e
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and "optimizer" in ckpt):
+        raise ValueError(f"{str(path)!r} is not a checkpoint written by save_checkpoint (no 'model' and "
+                         "'optimizer' entries); a bare state dict loads with model.load_state_dict(torch.load(path))")
+    _check_fits(model, ckpt["model"])
+    if optimizer is not None:
+        _check_optimizer_fits(optimizer, ckpt["optimizer"])
+    model.load_state_dict(ckpt["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt

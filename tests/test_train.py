@@ -364,3 +364,184 @@ def test_forced_classification_with_soft_labels_records_accuracy():
     assert set(h.metrics) == {"train_loss", "train_acc", "val_loss", "val_acc"}
     assert h.last("val_acc") == train.evaluate(model, loader, ce, task="classification")["acc"]
     assert set(train.fit(model, loader, ce, opt, epochs=1, progress=False).metrics) == {"train_loss"}  # auto
+
+
+# ---- mixed precision (fit(amp=...)) ---------------------------------------------------------------------------
+
+def test_amp_on_a_device_without_cuda_says_to_pass_amp_false():
+    model, loader = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"needs a CUDA device, but training runs on 'cpu'; pass amp=False "
+                                         r"\(or amp=device\.type == 'cuda'"):
+        train.fit(model, loader, nn.functional.cross_entropy, opt, epochs=1, amp=True, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, _params(model)))      # nothing trained
+    with pytest.raises(ValueError, match="amp must be True or False"):
+        train.fit(model, loader, nn.functional.cross_entropy, opt, epochs=1, amp="fp16", progress=False)
+
+
+class _RecordingScaler:
+    """Wraps a real GradScaler and records the order of its calls."""
+
+    def __init__(self, inner, calls):
+        self.inner, self.calls = inner, calls
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def call(*a, **k):
+            self.calls.append(name)
+            return method(*a, **k)
+        return call
+
+
+def _amp_on_cpu(monkeypatch, calls):
+    """Let fit's amp path run on the CPU: CPU autocast (float16) and torch's CPU GradScaler are real."""
+    monkeypatch.setattr(train, "_check_amp", lambda amp, device: None)
+    real = train._grad_scaler
+    monkeypatch.setattr(train, "_grad_scaler", lambda device: _RecordingScaler(real(device), calls))
+    original_clip = nn.utils.clip_grad_norm_
+
+    def clip(*a, **k):
+        calls.append("clip")
+        return original_clip(*a, **k)
+    monkeypatch.setattr(train.nn.utils, "clip_grad_norm_", clip)
+
+
+def test_amp_path_autocasts_the_forward_pass_and_scales_the_loss(monkeypatch):
+    calls, dtypes = [], []
+    _amp_on_cpu(monkeypatch, calls)
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    loader = data.make_loader(X, y, batch_size=16, seed=0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    model[2].register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    h = train.fit(model, loader, nn.functional.cross_entropy, opt, epochs=5, val_loader=loader, amp=True,
+                  progress=False)
+    assert set(dtypes[:4]) == {train.AMP_DTYPE}             # training batches ran in float16 ...
+    assert torch.float32 in dtypes                          # ... validation in full precision
+    assert all(p.dtype == torch.float32 for p in model.parameters())   # master weights stay float32
+    assert calls[:3] == ["scale", "step", "update"] and "unscale_" not in calls and "clip" not in calls
+    assert h["train_loss"][-1] < h["train_loss"][0]
+
+
+def test_amp_unscales_before_clipping_so_the_true_gradient_is_clipped(monkeypatch):
+    calls = []
+    _amp_on_cpu(monkeypatch, calls)
+    torch.manual_seed(0)
+    X, y = torch.randn(16, 4) * 0.01, torch.randint(0, 3, (16,))    # small: the scaled gradient fits float16
+    model = nn.Linear(4, 3)
+    before = _params(model)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    train.fit(model, [(X, y)], nn.functional.cross_entropy, opt, epochs=1, clip_grad=1e-3, amp=True,
+              progress=False)
+    assert calls == ["scale", "unscale_", "clip", "step", "update"]
+    step = torch.cat([(a - b).ravel() for a, b in zip(_params(model), before)])
+    # the true gradient norm is about 0.3; clipping the scaled one (scale 65536) would give a step of 1.5e-8
+    assert step.norm().item() == pytest.approx(1e-3, rel=1e-2)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------------------
+
+def _double_run(model, opt, loader, epochs):
+    for _ in range(epochs):
+        for X, y in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(X), y).backward()
+            opt.step()
+
+
+def _resume_setup():
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (40,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    return X, y, model
+
+
+def test_resuming_from_a_checkpoint_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    X, y, model = _resume_setup()
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loader = data.make_loader(X, y, batch_size=8, seed=3, dtype=torch.float64)
+    _double_run(model, opt, loader, 4)                                # the uninterrupted run
+    straight = _params(model)
+
+    model.load_state_dict(init)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loader = data.make_loader(X, y, batch_size=8, seed=3, dtype=torch.float64)
+    _double_run(model, opt, loader, 2)
+    h = train.History()
+    h.log(epoch=2)
+    path = train.save_checkpoint(tmp_path / "run" / "ckpt.pt", model, opt, epoch=2, history=h,
+                                 loader_rng=loader.generator.get_state())
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]   # no temporary left
+
+    _, _, fresh = _resume_setup()
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=0.01)
+    fresh_loader = data.make_loader(X, y, batch_size=8, seed=99, dtype=torch.float64)
+    ckpt = train.load_checkpoint(path, fresh, fresh_opt)
+    assert ckpt["epoch"] == 2 and isinstance(ckpt["history"], train.History) and ckpt["history"]["epoch"] == [2]
+    fresh_loader.generator.set_state(ckpt["loader_rng"])
+    _double_run(fresh, fresh_opt, fresh_loader, 2)
+    assert all(torch.equal(a, b) for a, b in zip(straight, _params(fresh)))   # bit for bit
+
+
+def test_the_resume_test_catches_an_optimizer_state_that_was_not_saved(tmp_path):
+    """The planted bug: save only the model, so Adam restarts with zero moments; the runs then differ."""
+    X, y, model = _resume_setup()
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loader = data.make_loader(X, y, batch_size=8, shuffle=False, dtype=torch.float64)
+    _double_run(model, opt, loader, 4)
+    straight = _params(model)
+    model.load_state_dict(init)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    _double_run(model, opt, loader, 2)
+    path = train.save_checkpoint(tmp_path / "ckpt.pt", model)            # optimizer forgotten
+    _, _, fresh = _resume_setup()
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=0.01)
+    assert train.load_checkpoint(path, fresh)["optimizer"] is None
+    with pytest.raises(ValueError, match=r"holds no optimizer state .* pass optimizer=None"):
+        train.load_checkpoint(path, fresh, fresh_opt)
+    _double_run(fresh, fresh_opt, loader, 2)
+    gap = max((a - b).abs().max().item() for a, b in zip(straight, _params(fresh)))
+    assert gap > 1e-4
+
+
+def test_load_checkpoint_errors_name_what_is_wrong(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at '.*nowhere\.pt': check the path"):
+        train.load_checkpoint(tmp_path / "nowhere.pt", model)
+    path = train.save_checkpoint(tmp_path / "ckpt.pt", model, torch.optim.SGD(model.parameters(), lr=0.1))
+    wider = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+    before = _params(wider)
+    with pytest.raises(ValueError, match=r"does not fit this model.*shapes differ: 0\.weight \(16, 4\) in the "
+                                         r"checkpoint vs \(32, 4\) in the model"):
+        train.load_checkpoint(path, wider)
+    assert all(torch.equal(a, b) for a, b in zip(before, _params(wider)))   # nothing half-loaded
+    deeper = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3), nn.ReLU(), nn.Linear(3, 3))
+    with pytest.raises(ValueError, match=r"missing from the checkpoint: 4\.weight, 4\.bias"):
+        train.load_checkpoint(path, deeper)
+    with pytest.raises(ValueError, match=r"in the checkpoint but not in the model: 2\.weight, 2\.bias"):
+        train.load_checkpoint(path, nn.Sequential(nn.Linear(4, 16)))
+    two_groups = torch.optim.SGD([{"params": model[0].parameters()}, {"params": model[2].parameters()}], lr=0.1)
+    with pytest.raises(ValueError, match=r"parameters per group \[4\] in the checkpoint vs \[2, 2\] here"):
+        train.load_checkpoint(path, model, two_groups)
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="not a checkpoint written by save_checkpoint"):
+        train.load_checkpoint(tmp_path / "bare.pt", model)
+    import numpy as np
+    with pytest.raises(TypeError, match=r"field 'extra'\['a'\] is a ndarray.*torch\.as_tensor"):
+        train.save_checkpoint(tmp_path / "bad.pt", model, extra={"a": np.zeros(2)})
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_checkpoint_loads_onto_a_model_of_another_dtype_and_keeps_plain_extras(tmp_path):
+    model = nn.Linear(3, 2).double()
+    path = train.save_checkpoint(tmp_path / "c.pt", model, note="hello", steps=[1, 2], lr=0.5)
+    other = nn.Linear(3, 2)                                    # float32: load_state_dict casts
+    ckpt = train.load_checkpoint(path, other, map_location="cpu")
+    assert (ckpt["note"], ckpt["steps"], ckpt["lr"]) == ("hello", [1, 2], 0.5)
+    assert torch.allclose(other.weight.double(), model.weight)
