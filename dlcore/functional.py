@@ -223,10 +223,15 @@ def softmax(x, axis: int = -1) -> np.ndarray:
 
 
 def log_softmax(x, axis: int = -1) -> np.ndarray:
-    """x - logsumexp(x) along ``axis``: the log-probabilities, accurate even where softmax underflows to 0."""
+    """x - logsumexp(x) along ``axis``: the log-probabilities, accurate even where softmax underflows to 0.
+
+    Computed as (x - m) - log(sum(exp(x - m))), m the maximum, rather than x - (m + log(...)): for a
+    confident row the second form subtracts two nearly equal large numbers and loses the small answer.
+    """
     x = _as_float(x, allow_inf=False)
     axis = _check_axis(x, axis)
-    return x - np.expand_dims(logsumexp(x, axis=axis), axis)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _check_labels(y, k: int, n: int | None = None) -> np.ndarray:
@@ -252,24 +257,19 @@ def one_hot(y, k: int) -> np.ndarray:
     return out
 
 
-def _check_logits(logits, y) -> tuple[np.ndarray, np.ndarray]:
-    logits = _as_float(logits, name="logits", allow_inf=False)
-    if logits.ndim != 2:
-        raise ValueError(f"expected logits of shape (n, k), got {logits.shape}")
-    if logits.shape[0] == 0:
-        raise ValueError("cross-entropy of an empty batch is undefined")
-    y = _check_labels(y, logits.shape[1], n=logits.shape[0])
-    return logits, y
-
-
 def cross_entropy(logits, y) -> float:
-    """Mean negative log-likelihood of integer labels ``y`` (n,) under softmax(logits) (n, k)."""
-    logits, y = _check_logits(logits, y)
-    return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())
+    """Mean negative log-likelihood of integer labels ``y`` (n,) under softmax(logits) (n, k).
+
+    The chapter-3 name for :func:`dlcore.losses.cross_entropy` (which adds label smoothing, probability
+    targets and ``reduction``); one implementation, imported late because ``losses`` builds on this module.
+    """
+    from dlcore import losses
+
+    return losses.cross_entropy(logits, y)
 
 
 def cross_entropy_grad(logits, y) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to the logits: (softmax(logits) - one_hot(y)) / n."""
-    logits, y = _check_logits(logits, y)
-    p = softmax(logits, axis=1)
-    return _like((p - one_hot(y, logits.shape[1])) / logits.shape[0], p)
+    from dlcore import losses
+
+    return losses.cross_entropy_grad(logits, y)
