@@ -14,6 +14,11 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.gradcheck``   finite-difference gradient checks (chapters 0 and 4, and the tests)
 - ``dlcore.scalar``  the scalar autograd engine ``Value`` (chapter 4)
 - ``dlcore.autograd`` the NumPy ``Tensor`` with reverse-mode autodiff, checked against PyTorch (chapter 4)
+- ``dlcore.losses``  NumPy losses from likelihoods (MSE, binary and categorical cross-entropy, label smoothing)
+  with their gradients (chapter 5)
+- ``dlcore.optim``   SGD, momentum, Nesterov, RMSprop, Adam, AdamW and learning-rate schedules (chapter 5)
+- ``dlcore.init``    Xavier/He variances, samplers and ``init_`` for PyTorch models (chapter 5)
+- ``dlcore.layers``  dropout, batch norm and layer norm with hand-derived backward passes (chapter 5)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """
