@@ -116,7 +116,8 @@ class Optimizer:
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.hyperparameters().items())
-        return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
+        n = len(self.params)
+        return f"{type(self).__name__}({n} parameter{'' if n == 1 else 's'}, {hyper})"
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings of this optimizer (for printing and checkpoints)."""

@@ -263,3 +263,10 @@ def test_gradient_of_the_wrong_shape_is_rejected(name):
     with pytest.raises(ValueError, match=r"gradient of shape \(3, 2\) does not match .* \(2, 3\)"):
         opt.step()
     assert np.all(p.data == 1.0)
+
+
+def test_repr_counts_parameters_and_shows_settings():
+    one = optim.AdamW(_p(), lr=0.1)
+    two = optim.SGD(_p() + _p(), lr=0.1, momentum=0.9)
+    assert repr(one).startswith("AdamW(1 parameter, lr=0.1,") and "weight_decay=0.01" in repr(one)
+    assert repr(two).startswith("SGD(2 parameters, lr=0.1, momentum=0.9")
