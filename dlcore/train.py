@@ -14,10 +14,14 @@ means nothing. Pass ``task="classification"`` or ``task="regression"`` to decide
 Mixed precision (``fit(..., amp=True)``, CUDA only): the forward pass and the loss run under
 ``torch.autocast`` with **float16**, and a ``GradScaler`` multiplies the loss before ``backward`` so that
 small gradients do not underflow float16's range, then divides them out again before the step (and before
-gradient clipping, so that ``clip_grad`` bounds the true gradient). We use float16 with a scaler rather
-than bfloat16 without one because float16 runs fast on every CUDA GPU (including the T4 of a free Colab
-session, which has no native bfloat16), and the scaler is the part worth understanding; on a GPU with
-bfloat16 the scaler is harmless. The weights and the optimizer stay in float32.
+gradient clipping, so that ``clip_grad`` bounds the true gradient). A step whose scaled gradients overflowed
+(inf or nan) is skipped by the scaler, which halves the scale; the scheduler is then not stepped either, so
+that the learning-rate schedule counts the updates that really happened. We use float16 with a scaler rather
+than bfloat16 without one because float16 runs fast on every CUDA GPU with tensor cores (Volta and later,
+including the T4 of a free Colab session, which has no native bfloat16), and the scaler is the part worth
+understanding; on a GPU with bfloat16 the scaler is harmless. The weights and the optimizer stay in float32.
+Each call of ``fit`` starts a new scaler at torch's default scale (2**16): a run resumed from a checkpoint
+with ``amp=True`` re-learns its scale in its first steps.
 
 Checkpoints: :func:`save_checkpoint` writes the model's and the optimizer's state (Adam's moment estimates
 are part of the optimizer's state: without them a resumed run is a different run) plus any extra fields
@@ -230,7 +234,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
     Records ``train_loss`` (the running mean over the epoch) and, with a ``val_loader``, ``val_loss``; for
     classification also ``train_acc`` and ``val_acc``. ``task`` is ``"auto"`` (decided from the first
     batch, see the module docstring), ``"classification"`` or ``"regression"``. ``scheduler.step()`` is
-    called once per batch if given; ``clip_grad`` clips the global gradient norm to at most that value.
+    called after every optimizer step if given (once per batch, except for a step that mixed precision
+    skips); ``clip_grad`` clips the global gradient norm to at most that value.
     With ``seed`` the run is repeatable: :func:`dlcore.device.seed_everything` is called before training,
     so dropout and other randomness inside the model are fixed (a loader's shuffling follows its own
     generator, see :func:`dlcore.data.make_loader`). ``device`` (default: where the model is) must exist
@@ -263,8 +268,10 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
                     task = _infer_task(out.detach(), y)
                 loss = _loss(loss_fn, out, y)
             if not torch.isfinite(loss):
+                hint = "; with amp=True the float16 forward pass may have overflowed (try amp=False)" if amp else ""
                 raise FloatingPointError(f"loss became {loss.item()} after {len(history)} epochs: "
-                                         "lower the learning rate or check the data")
+                                         f"lower the learning rate or check the data{hint}")
+            stepped = True
             if scaler is None:
                 loss.backward()
                 if clip_grad is not None:
@@ -275,9 +282,11 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn, optimizer: to
                 if clip_grad is not None:
                     scaler.unscale_(optimizer)          # divide by the scale first: clip the true gradient
                     nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                scale = scaler.get_scale()
                 scaler.step(optimizer)                  # skips the step if a gradient is inf or nan
-                scaler.update()                         # lower the scale after an overflow, raise it slowly
-            if scheduler is not None:
+                scaler.update()                         # halve the scale after an overflow, double it slowly
+                stepped = scaler.get_scale() >= scale   # the scale only drops when the step was skipped
+            if scheduler is not None and stepped:       # a skipped step does not advance the schedule
                 scheduler.step()
             b = y.shape[0]
             n += b

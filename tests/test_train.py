@@ -390,7 +390,8 @@ class _RecordingScaler:
         method = getattr(self.inner, name)
 
         def call(*a, **k):
-            self.calls.append(name)
+            if name != "get_scale":                     # a query, not a step of the recipe
+                self.calls.append(name)
             return method(*a, **k)
         return call
 
@@ -440,6 +441,51 @@ def test_amp_unscales_before_clipping_so_the_true_gradient_is_clipped(monkeypatc
     step = torch.cat([(a - b).ravel() for a, b in zip(_params(model), before)])
     # the true gradient norm is about 0.3; clipping the scaled one (scale 65536) would give a step of 1.5e-8
     assert step.norm().item() == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_amp_skips_the_step_and_the_scheduler_when_the_scaled_gradient_overflows(monkeypatch):
+    """A scale of 2^40 makes float16 gradients overflow: the scaler must skip those steps (weights unchanged,
+    scale halved), fit must not step the scheduler for them (torch would warn that the scheduler ran before
+    the optimizer), and once the scale has come down the steps and the schedule proceed together."""
+    import warnings
+    monkeypatch.setattr(train, "_check_amp", lambda amp, device: None)
+    scalers = []
+
+    def big_scaler(device):
+        scalers.append(torch.amp.GradScaler(device.type, init_scale=2.0 ** 40))
+        return scalers[-1]
+    monkeypatch.setattr(train, "_grad_scaler", big_scaler)
+    torch.manual_seed(0)
+    X, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    taken = []
+    opt.register_step_post_hook(lambda *_: taken.append(1))   # counts the optimizer steps really taken
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.9 ** t)
+    before = _params(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # "lr_scheduler.step() before optimizer.step()"
+        train.fit(model, [(X, y)], nn.functional.cross_entropy, opt, epochs=1, scheduler=sched, amp=True,
+                  progress=False)
+    assert taken == [] and sched.last_epoch == 0        # the first step overflowed: nothing moved ...
+    assert all(torch.equal(a, b) for a, b in zip(before, _params(model)))
+    assert scalers[-1].get_scale() == 2.0 ** 39         # ... and the scale was halved
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.fit(model, [(X, y)], nn.functional.cross_entropy, opt, epochs=40, scheduler=sched, amp=True,
+                  progress=False)
+    assert 0 < len(taken) < 40 and sched.last_epoch == len(taken)   # one schedule step per real update
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, _params(model)))
+
+
+def test_amp_names_float16_overflow_when_the_loss_is_not_finite(monkeypatch):
+    monkeypatch.setattr(train, "_check_amp", lambda amp, device: None)
+    model = nn.Linear(4, 3)
+    X, y = torch.full((8, 4), 1e5), torch.zeros(8, dtype=torch.long)    # 1e5 > float16's largest, 65504
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match=r"float16 forward pass may have overflowed \(try amp=False\)"):
+        train.fit(model, [(X, y)], nn.functional.cross_entropy, opt, epochs=1, amp=True, progress=False)
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------
