@@ -184,3 +184,49 @@ def test_bad_input_leaves_the_model_unchanged():
     with pytest.raises(ValueError):
         init.init_(layer, "he", nonlinearity="swish")
     assert torch.equal(layer.weight, before)
+
+
+def test_a_fan_of_one_is_allowed():
+    assert init.xavier_std(1, 1) == pytest.approx(1.0)
+    assert init.he_std(1) == pytest.approx(math.sqrt(2))
+    assert init.he_normal(1, 1, np.random.default_rng(0)).shape == (1, 1)
+
+
+@pytest.mark.parametrize("gain", [float("inf"), float("nan"), True, "2", None])
+def test_gain_must_be_a_finite_number(gain):
+    with pytest.raises(ValueError, match=r"^gain must be a finite number, got "):
+        init.xavier_std(10, 3, gain=gain)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: init.calculate_gain("swish"), r"expected one of linear, conv1d, conv2d, .*, leaky_relu, selu$"),
+    (lambda: init.init_(nn.Linear(3, 2), "uniform"), r"^unknown scheme 'uniform'; expected one of normal, xavier, he$"),
+    (lambda: init.init_(nn.Linear(3, 2), "normal", std=-1.0), r"^std must be non-negative, got -1\.0$"),
+    (lambda: init.init_(nn.Linear(3, 2), "normal", std=float("inf")), r"^std must be a finite number, got inf$"),
+    (lambda: init.init_(nn.Linear(3, 2), "normal"), r"^scheme='normal' needs std"),
+    (lambda: init.init_(nn.Linear(3, 2), "xavier", gain=0.0), r"^gain must be positive, got 0\.0$"),
+    (lambda: init.init_(nn.Linear(3, 2), "xavier", gain=-2.0), r"^gain must be positive, got -2\.0$"),
+    (lambda: init.init_(nn.Sequential(nn.ReLU()), "he"), r"no nn\.Linear or nn\.Conv layer in Sequential to "),
+    (lambda: init.torch_fans(torch.zeros(5)), r"at least 2 dimensions \(out, in, \.\.\.\), got \(5,\)$"),
+    (lambda: init.torch_fans([[1.0, 2.0]]), r"at least 2 dimensions \(out, in, \.\.\.\), got \[\[1\.0, 2\.0\]\]$"),
+])
+def test_error_messages_say_what_was_given_and_what_is_allowed(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_he_init_validates_param_with_the_nonlinearity_before_touching_the_model():
+    layer = nn.Linear(3, 2)
+    before = layer.weight.detach().clone()
+    for kwargs in (dict(nonlinearity="relu", param=0.1), dict(nonlinearity="leaky_relu", param="big")):
+        with pytest.raises(ValueError, match="negative slope"):
+            init.init_(layer, "he", **kwargs)
+    assert torch.equal(layer.weight, before)
+
+
+def test_he_init_for_leaky_relu_defaults_to_slope_0_01_like_calculate_gain():
+    torch.manual_seed(0)
+    layer = init.init_(nn.Linear(FAN_IN, FAN_OUT), "he", nonlinearity="leaky_relu")
+    want = init.he_std(FAN_IN, "leaky_relu")                     # sqrt(2 / (1 + 0.01**2) / fan_in)
+    assert want == pytest.approx(math.sqrt(2 / (1.0001 * FAN_IN)))
+    assert rel_err(layer.weight.std().item(), want) < REL_TOL

@@ -155,7 +155,10 @@ def test_dropout_masks_are_repeatable_with_a_seed_and_fresh_each_call():
 def test_dropout_on_a_tensor_records_the_mask_for_autograd():
     x = Tensor(_rng(13).uniform(1.0, 2.0, (10, 6)), requires_grad=True)
     y = Dropout(0.3, rng=14)(x)
-    assert isinstance(y, Tensor)
+    assert isinstance(y, Tensor) and repr(y).endswith("grad_fn=<dropout>)")
+    dropped = y.data == 0
+    assert dropped.any() and not dropped.all()                      # a mask was applied, not the identity
+    np.testing.assert_allclose(y.data[~dropped], x.data[~dropped] / 0.7, rtol=1e-12)
     y.sum().backward()
     np.testing.assert_allclose(x.grad, y.data / x.data, rtol=1e-12)
 
@@ -181,7 +184,7 @@ def test_batchnorm_forward_and_backward_match_torch(n, d, seed):
     _compare_step(ours, theirs, x, dy)
 
 
-@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+@pytest.mark.parametrize("momentum", [0.1, 0.5, None, 0.0, 1.0])
 def test_batchnorm_running_statistics_match_torch_after_several_steps(momentum):
     ours, theirs = BatchNorm1d(4, momentum=momentum), torch.nn.BatchNorm1d(4, momentum=momentum).double()
     _paired(ours, theirs, 0)
@@ -315,3 +318,75 @@ def test_layernorm_backward_passes_finite_differences():
 def test_layernorm_rejects_a_wrong_feature_count(shape):
     with pytest.raises(ValueError, match="last axis has length 4"):
         LayerNorm(4).forward(np.ones(shape))
+
+
+# ----- defaults, dtypes, messages, edge settings --------------------------------------------------------
+def test_dropout_default_p_is_torchs():
+    assert Dropout().p == torch.nn.Dropout().p == 0.5
+
+
+def test_dropout_on_a_tensor_in_eval_mode_returns_the_tensor_itself():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    assert Dropout(0.5, rng=0).eval()(x) is x
+
+
+@pytest.mark.parametrize("p, training", [(0.0, True), (1.0, True), (0.5, False)])
+def test_dropout_keeps_float32_at_p0_p1_and_in_eval_mode_forward_and_backward(p, training):
+    layer = Dropout(p, rng=0).train(training)
+    x = np.ones((4, 4), dtype=np.float32)
+    assert layer.forward(x).dtype == np.float32
+    assert layer.backward(np.ones((4, 4), dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [lambda: BatchNorm1d(3, dtype=np.float32), lambda: LayerNorm(3, dtype=np.float32)])
+def test_float32_layers_keep_float32_parameters_statistics_and_gradients(make):
+    layer = make()
+    assert layer.gamma.dtype == np.float32 and layer.beta.dtype == np.float32
+    if isinstance(layer, BatchNorm1d):
+        assert layer.running_mean.dtype == np.float32 and layer.running_var.dtype == np.float32
+    x = _rng(0).standard_normal((5, 3)).astype(np.float32)
+    layer.forward(x)
+    layer.backward(np.ones((5, 3)))                                # a float64 dy must not promote the grads
+    assert layer.gamma.grad.dtype == np.float32 and layer.beta.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("layer, op", [(Dropout(0.5, rng=0), "dropout"), (BatchNorm1d(3), "batch_norm"),
+                                       (LayerNorm(3), "layer_norm")])
+def test_tensor_forward_records_its_op_and_leaves_no_numpy_backward(layer, op):
+    y = layer(Tensor(_rng(1).uniform(1.0, 2.0, (4, 3)), requires_grad=True))
+    assert repr(y).endswith(f"grad_fn=<{op}>)")
+    name = type(layer).__name__
+    with pytest.raises(RuntimeError, match=rf"^{name}\.backward called before forward \(or after a forward on a "
+                                           r"Tensor, whose backward is loss\.backward\(\)\)$"):
+        layer.backward(np.ones((4, 3)))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: BatchNorm1d(0), r"^num_features must be a positive integer, got 0$"),
+    (lambda: LayerNorm(True), r"^num_features must be a positive integer, got True$"),
+    (lambda: BatchNorm1d(3, eps=-1.0), r"^eps must be a non-negative number, got -1\.0$"),
+    (lambda: LayerNorm(3, eps=True), r"^eps must be a non-negative number, got True$"),
+    (lambda: LayerNorm(3, eps="0.1"), r"^eps must be a non-negative number, got '0\.1'$"),
+    (lambda: BatchNorm1d(3, momentum=1.5), r"^momentum must be in \[0, 1\] or None, got 1\.5$"),
+    (lambda: BatchNorm1d(3).forward(np.ones((1, 3))), r"a batch of one has zero variance\); "
+                                                       r"use eval\(\) for single examples$"),
+])
+def test_bad_settings_give_messages_that_say_what_is_wrong(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_eps_zero_is_allowed_as_in_torch():
+    """torch accepts eps = 0 for LayerNorm and for BatchNorm1d in eval mode (it refuses it in BatchNorm training)."""
+    x, dy = _inputs((6, 3), 40)
+    for ours, theirs in [(BatchNorm1d(3, eps=0.0).eval(), torch.nn.BatchNorm1d(3, eps=0.0).double().eval()),
+                         (LayerNorm(3, eps=0.0), torch.nn.LayerNorm(3, eps=0.0).double())]:
+        _paired(ours, theirs, 40)
+        _compare_step(ours, theirs, x, dy)
+
+
+def test_layernorm_normalises_a_single_vector_like_torch():
+    ours, theirs = LayerNorm(5), torch.nn.LayerNorm(5).double()
+    _paired(ours, theirs, 41)
+    x, dy = _inputs((5,), 41)
+    _compare_step(ours, theirs, x, dy)

@@ -236,17 +236,60 @@ Z23 = np.zeros((2, 3))
     (lambda: losses.cross_entropy(Z23, np.array([0, 1, 2])), "expected 2 labels"),
     (lambda: losses.cross_entropy(Z23, np.zeros((2, 4))), r"probabilities of shape \(n, k\) = \(2, 3\)"),
     (lambda: losses.cross_entropy(Z23, np.array([[0, 1, 0], [1, 0, 0]])), "floating point"),
-    (lambda: losses.cross_entropy(Z23, np.full((2, 3), 0.5)), "sum to 1"),
+    (lambda: losses.cross_entropy(Z23, np.full((2, 3), 0.5)),
+     "^probability targets must be non-negative and each row must sum to 1$"),
     (lambda: losses.cross_entropy(Z23, np.array([[1.5, -0.5, 0.0]] * 2)), "non-negative"),
     (lambda: losses.cross_entropy(Z23, np.array([0, 1]), label_smoothing=-0.1), r"in \[0, 1\), got -0.1"),
     (lambda: losses.cross_entropy(Z23, np.array([0, 1]), label_smoothing=1.0), r"in \[0, 1\), got 1.0"),
     (lambda: losses.cross_entropy(Z23, np.array([0, 1]), label_smoothing=True), "label_smoothing"),
     (lambda: losses.cross_entropy(Z23, np.array([0, 1]), label_smoothing="0.1"), "label_smoothing"),
     (lambda: losses.cross_entropy_grad(Z23, np.array([0, 1]), reduction="avg"), "reduction"),
-    (lambda: losses.cross_entropy(np.zeros((2, 0)), np.array([0, 0])), "at least one class"),
+    (lambda: losses.cross_entropy(np.zeros((2, 0)), np.array([0, 0])),
+     r"^expected logits with at least one class, got shape \(n, 0\)$"),
     (lambda: losses.cross_entropy(np.zeros(3), np.array([0])), r"logits of shape \(n, k\)"),
     (lambda: losses.cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int)), "empty batch"),
 ])
 def test_bad_input_raises_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: losses.mse(Z23, np.zeros(3)), r"^mse expects target of the same shape as pred \(2, 3\), got \(3,\)"),
+    (lambda: losses.binary_cross_entropy_with_logits(Z23, np.zeros((3, 2))),
+     r"^binary cross-entropy expects targets of the same shape as logits \(2, 3\), got \(3, 2\)"),
+    (lambda: losses.binary_cross_entropy_with_logits(Z23 + np.inf, Z23), r"^logits contains inf"),
+    (lambda: losses.binary_cross_entropy_with_logits_grad(Z23, Z23 - np.inf), r"^targets contains inf"),
+    (lambda: losses.cross_entropy(Z23, np.array([[np.inf, 0.0, 0.0]] * 2)), r"^targets contains inf"),
+])
+def test_error_messages_name_the_loss_and_the_bad_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_bce_and_soft_target_losses_keep_the_logits_dtype_whatever_the_targets_dtype(dtype):
+    x = np.linspace(-3, 3, 12, dtype=dtype).reshape(4, 3)
+    yb = (x > 0).astype(np.float64)                          # float64 targets must not promote the result
+    assert losses.binary_cross_entropy_with_logits(x, yb, reduction="none").dtype == dtype
+    soft = fn.softmax(np.arange(12.0).reshape(4, 3) / 4, axis=1).astype(dtype)   # float16/32 probabilities
+    assert losses.cross_entropy(x, soft, reduction="none").dtype == dtype
+    np.testing.assert_allclose(losses.cross_entropy_grad(x.astype(np.float64), soft.astype(np.float64)),
+                               losses.cross_entropy_grad(x, soft), rtol=1e-2, atol=1e-3)
+
+
+def test_row_sum_tolerance_of_probability_targets_is_10_k_eps_of_their_dtype():
+    """float32 rows of k = 10 probabilities may sum to 1 +- 10 k eps (rounding), not beyond."""
+    k, eps = 10, float(np.finfo(np.float32).eps)
+    logits = np.zeros((1, k), dtype=np.float32)
+
+    def row(excess_in_eps: int) -> np.ndarray:
+        t = np.zeros((1, k), dtype=np.float32)
+        t[0, 0] = np.float32(1 + excess_in_eps * eps)        # exact: float32 steps by eps just above 1
+        assert float(t.sum()) - 1 == excess_in_eps * eps
+        return t
+
+    for ok in (50, 100):                                     # 100 eps = the tolerance itself, inclusive
+        assert np.isfinite(losses.cross_entropy(logits, row(ok)))
+    with pytest.raises(ValueError, match="sum to 1"):
+        losses.cross_entropy(logits, row(105))

@@ -59,6 +59,7 @@ CASES = [
     ("AdamW", dict(lr=0.05), {}),
     ("AdamW", dict(lr=0.05, betas=(0.85, 0.995), weight_decay=0.3), {}),
     ("AdamW", dict(lr=0.05, weight_decay=0.0), {}),
+    ("AdamW", dict(lr=0.05, eps=1e-2, weight_decay=0.1), {}),   # eps large enough to change the steps
 ]
 
 
@@ -270,3 +271,116 @@ def test_repr_counts_parameters_and_shows_settings():
     two = optim.SGD(_p() + _p(), lr=0.1, momentum=0.9)
     assert repr(one).startswith("AdamW(1 parameter, lr=0.1,") and "weight_decay=0.01" in repr(one)
     assert repr(two).startswith("SGD(2 parameters, lr=0.1, momentum=0.9")
+
+
+# ----- what the messages, the defaults and the state say -------------------------------------------------------
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: optim.SGD(_p(), lr=0.1, momentum=-0.5), r"^momentum must be >= 0, got -0\.5$"),
+    (lambda: optim.SGD(_p(), lr=0.1, weight_decay=-1), r"^weight_decay must be >= 0, got -1\.0$"),
+    (lambda: optim.SGD(_p(), lr=0.1, dampening=-0.1), r"^dampening must be >= 0, got -0\.1$"),
+    (lambda: optim.SGD(_p(), lr=0.1, nesterov=True),
+     r"^nesterov=True needs momentum > 0 and dampening = 0 \(Nesterov's step looks "
+     r"ahead along the velocity, so there must be one\)$"),
+    (lambda: optim.RMSprop(_p(), alpha=1.0), r"^alpha must be >= 0 and < 1, got 1\.0$"),
+    (lambda: optim.RMSprop(_p(), eps=0.0), r"^eps must be > 0, got 0\.0$"),
+    (lambda: optim.RMSprop(_p(), weight_decay=-1.0), r"^weight_decay must be >= 0, got -1\.0$"),
+    (lambda: optim.RMSprop(_p(), momentum=-1.0), r"^momentum must be >= 0, got -1\.0$"),
+    (lambda: optim.Adam(_p(), eps=0.0), r"^eps must be > 0, got 0\.0$"),
+    (lambda: optim.Adam(_p(), weight_decay=-1.0), r"^weight_decay must be >= 0, got -1\.0$"),
+    (lambda: optim.Adam(_p(), betas=(1.0, 0.999)), r"^betas\[0\] must be >= 0 and < 1, got 1\.0$"),
+    (lambda: optim.Adam(_p(), betas=(0.9, 1.0)), r"^betas\[1\] must be >= 0 and < 1, got 1\.0$"),
+    (lambda: optim.SGD([], lr=0.1), r"^optimizer got an empty parameter list: pass the model's parameters, "
+     r"e\.g\. SGD\(model\.parameters\(\), lr=0\.1\)$"),
+    (lambda: optim.SGD([np.ones(3)], lr=0.1), r"^parameter 0 \(ndarray\) has no \.data and \.grad; "
+                                               r"pass dlcore\.autograd\.Tensor leaves \(requires_grad=True\)$"),
+    (lambda: optim.SGD(_p() * 2, lr=0.1), r"^a parameter appears more than once"),
+    (lambda: optim.step_lr(-1, 0.1, 10), r"^step t must be a non-negative integer, got -1$"),
+    (lambda: optim.step_lr(0, -0.1, 10), r"^base_lr must be >= 0, got -0\.1$"),
+    (lambda: optim.step_lr(0, 0.1, 0), r"^step_size must be a positive integer, got 0$"),
+    (lambda: optim.step_lr(0, 0.1, 2.5), r"^step_size must be a positive integer, got 2\.5$"),
+    (lambda: optim.step_lr(0, 0.1, True), r"^step_size must be a positive integer, got True$"),
+    (lambda: optim.step_lr(0, 0.1, 10, gamma=-0.5), r"^gamma must be >= 0, got -0\.5$"),
+    (lambda: optim.cosine_lr(0, -0.1, 10), r"^base_lr must be >= 0, got -0\.1$"),
+    (lambda: optim.cosine_lr(0, 0.1, 0), r"^total_steps must be a positive integer, got 0$"),
+    (lambda: optim.cosine_lr(0, 0.1, 10, min_lr=-1.0), r"^min_lr must be >= 0, got -1\.0$"),
+    (lambda: optim.warmup_cosine_lr(0, -0.1, 5, 10), r"^base_lr must be >= 0, got -0\.1$"),
+    (lambda: optim.warmup_cosine_lr(0, 0.1, 0, 10), r"^warmup_steps must be a positive integer, got 0$"),
+    (lambda: optim.warmup_cosine_lr(0, 0.1, 5, 0), r"^total_steps must be a positive integer, got 0$"),
+    (lambda: optim.warmup_cosine_lr(0, 0.1, 10, 10), r"^total_steps \(10\) must exceed warmup_steps \(10\)$"),
+    (lambda: optim.warmup_cosine_lr(0, 0.1, 5, 10, start_factor=0.0), r"^start_factor must be > 0, got 0\.0$"),
+    (lambda: optim.warmup_cosine_lr(0, 0.1, 5, 10, start_factor=2.0), r"^start_factor must be in \(0, 1\], got 2\.0$"),
+])
+def test_error_messages_name_the_setting_and_its_valid_range(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_defaults_and_hyperparameter_names_are_torchs():
+    """hyperparameters() uses torch's keyword names, and every default equals torch.optim's."""
+    for name, kwargs in [("SGD", dict(lr=0.1)), ("RMSprop", {}), ("Adam", {}), ("AdamW", {})]:
+        ours = getattr(optim, name)(_p(), **kwargs).hyperparameters()
+        theirs = getattr(torch.optim, name)([torch.zeros(3, requires_grad=True)], **kwargs).defaults
+        assert ours == {k: theirs[k] for k in ours}, name
+    assert set(optim.RMSprop(_p()).hyperparameters()) == {"lr", "alpha", "eps", "weight_decay", "momentum",
+                                                         "centered"}
+
+
+def test_schedule_defaults_are_torchs():
+    ref = _torch_lrs(lambda o: S.StepLR(o, 7), 0.3, 40)                              # gamma = 0.1
+    np.testing.assert_allclose([optim.step_lr(t, 0.3, 7) for t in range(40)], ref, rtol=1e-12)
+    ref = _torch_lrs(lambda o: S.CosineAnnealingLR(o, T_max=20), 0.3, 21)            # eta_min = 0
+    np.testing.assert_allclose([optim.cosine_lr(t, 0.3, 20) for t in range(21)], ref, rtol=1e-9, atol=1e-15)
+    assert optim.warmup_cosine_lr(30, 0.3, 10, 30) == 0.0                            # min_lr = 0
+
+
+def test_repr_rounds_floats_to_four_digits():
+    assert repr(optim.SGD(_p(), lr=1 / 3)) == ("SGD(1 parameter, lr=0.3333, momentum=0, nesterov=False, "
+                                               "weight_decay=0, dampening=0)")
+    assert repr(optim.RMSprop(_p())) == ("RMSprop(1 parameter, lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0, "
+                                         "momentum=0, centered=False)")
+
+
+def test_a_subclass_needs_only_update_and_inherits_lr_as_its_hyperparameter():
+    class SignSGD(optim.Optimizer):
+        def _update(self, p, grad, state):
+            p.data -= self.lr * np.sign(grad)
+
+    p = Tensor(np.array([1.0, -1.0]), requires_grad=True)
+    opt = SignSGD([p], lr=0.25)
+    assert opt.hyperparameters() == {"lr": 0.25} and repr(opt) == "SignSGD(1 parameter, lr=0.25)"
+    p.grad = np.array([3.0, -0.1])
+    opt.step()
+    np.testing.assert_array_equal(p.data, [0.75, -0.75])
+    base = optim.Optimizer([p], lr=0.1)
+    with pytest.raises(NotImplementedError):
+        base.step()                                  # the base class has no update rule of its own
+
+
+def test_step_leaves_the_gradient_array_untouched_under_momentum():
+    """The momentum buffer is a copy: stepping twice on the same .grad (no zero_grad) is torch's result."""
+    ours, theirs = Tensor(np.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    g = np.array([1.0, -2.0, 0.5])
+    ours.grad, theirs.grad = g, torch.tensor(g)
+    opt, topt = optim.SGD([ours], lr=0.1, momentum=0.9), torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        opt.step()
+        topt.step()
+    np.testing.assert_array_equal(g, [1.0, -2.0, 0.5])
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", [("RMSprop", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, momentum=0.5)),
+                                          ("RMSprop", dict(lr=0.01, centered=True)), ("Adam", dict(lr=0.01))])
+def test_state_holds_torchs_buffers_and_step_count(name, kwargs):
+    ours, theirs = Tensor(np.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt, topt = getattr(optim, name)([ours], **kwargs), getattr(torch.optim, name)([theirs], **kwargs)
+    for _ in range(3):
+        ours.grad, theirs.grad = np.full(3, 0.5), torch.full((3,), 0.5, dtype=torch.float64)
+        opt.step()
+        topt.step()
+    tstate = topt.state[theirs]
+    assert set(opt.state[0]) == set(tstate)
+    assert opt.state[0]["step"] == int(tstate["step"]) == 3
+    for key in set(tstate) - {"step"}:
+        np.testing.assert_allclose(opt.state[0][key], tstate[key].numpy(), rtol=1e-12)
