@@ -19,6 +19,8 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.optim``   SGD, momentum, Nesterov, RMSprop, Adam, AdamW and learning-rate schedules (chapter 5)
 - ``dlcore.init``    Xavier/He variances, samplers and ``init_`` for PyTorch models (chapter 5)
 - ``dlcore.layers``  dropout, batch norm and layer norm with hand-derived backward passes (chapter 5)
+- ``dlcore.conv``    NumPy convolution and pooling (im2col) with their backward passes (chapter 6)
+- ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """
