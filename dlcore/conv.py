@@ -67,7 +67,8 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: IntOrPair = 1, padding: IntO
 
     Row ``(c, i, j)`` (C order, matching ``w.reshape(C_out, -1)``) of column ``(r, s)`` holds the padded
     input at channel ``c``, row ``r*stride + i*dilation``, column ``s*stride + j*dilation``. The copy costs
-    ``kh*kw`` times the memory of the input; in exchange the convolution becomes one matrix product.
+    about ``kh*kw / (stride_h*stride_w)`` times the memory of the input; in exchange the convolution becomes
+    one matrix product.
     """
     x = np.asarray(x)
     _check_ndim(x, 4, "(batch, channels, height, width)")

@@ -117,3 +117,14 @@ def test_random_shift_zero_fills_border():
     assert torch.equal(out[:, 0], out[:, 1])             # all channels of one image move together
     with pytest.raises(ValueError, match="expected images"):
         random_shift(torch.ones(8, 8))
+
+
+def test_layer_sequences_match_the_documented_architectures():
+    # the notebook indexes these Sequentials (features[0], features[:2], features[:4]): keep the order fixed
+    lenet = LeNet()
+    kinds = [type(m).__name__ for m in list(lenet.features) + list(lenet.classifier)]
+    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
+                     "Flatten", "Linear", "ReLU", "Linear"]
+    assert [type(m).__name__ for m in CNN1D(batch_norm=True).features] == ["Conv1d", "BatchNorm1d", "ReLU"] * 3
+    assert [type(m).__name__ for m in CNN1D().features] == ["Conv1d", "ReLU"] * 3
+    assert all(m.stride == (2,) and m.padding == (1,) for m in CNN1D().features if isinstance(m, torch.nn.Conv1d))
