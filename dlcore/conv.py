@@ -22,7 +22,7 @@ IntOrPair = Union[int, tuple[int, int]]
 # ----------------------------------------------------------------------------------------------- helpers
 def _pair(value: IntOrPair, name: str, minimum: int) -> tuple[int, int]:
     """``3 -> (3, 3)``; check a pair of ints and that both are at least ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) if np.iterable(value) else (value,)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
@@ -170,7 +170,11 @@ def _as_2d(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _int(value: int, name: str, minimum: int) -> int:
-    return _pair((value, value) if isinstance(value, (int, np.integer)) else value, name, minimum)[0]
+    """A 1-D stride, padding or dilation: an int or, as torch also accepts, a 1-tuple ``(s,)``; checked."""
+    single = tuple(value) if np.iterable(value) else (value,)
+    if len(single) != 1:
+        raise ValueError(f"{name} must be an int or a 1-tuple of ints, got {value!r}")
+    return _pair(single[0], name, minimum)[0]
 
 
 def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, padding: int = 0,

@@ -163,3 +163,138 @@ def _escape(text):
 def test_padding_makes_a_kernel_fit_that_would_not_otherwise():
     y = conv.conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), padding=1)
     assert y.shape == (1, 1, 2, 2) and np.all(y == 4)
+
+
+def test_default_geometry_is_stride_1_padding_0_dilation_1_as_in_torch():
+    rng = np.random.default_rng(2)
+    x, w = rng.normal(size=(2, 2, 5, 6)), rng.normal(size=(3, 2, 2, 3))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = F.conv2d(xt, wt)
+    _close(conv.conv2d(x, w), yt)
+    dy = rng.normal(size=tuple(yt.shape))
+    yt.backward(torch.tensor(dy))
+    dx, dw, _ = conv.conv2d_backward(dy, x, w)
+    _close(dx, xt.grad)
+    _close(dw, wt.grad)
+    cols = conv.im2col(x, 2, 3)
+    np.testing.assert_array_equal(cols, conv.im2col(x, 2, 3, 1, 0, 1))
+    np.testing.assert_array_equal(conv.col2im(cols, x.shape, 2, 3), conv.col2im(cols, x.shape, 2, 3, 1, 0, 1))
+    assert conv.conv_output_size(5, 3) == 3
+    x1, w1 = rng.normal(size=(2, 2, 7)), rng.normal(size=(3, 2, 3))
+    x1t, w1t = torch.tensor(x1, requires_grad=True), torch.tensor(w1, requires_grad=True)
+    y1t = F.conv1d(x1t, w1t)
+    _close(conv.conv1d(x1, w1), y1t)
+    dy1 = rng.normal(size=tuple(y1t.shape))
+    y1t.backward(torch.tensor(dy1))
+    dx1, dw1, _ = conv.conv1d_backward(dy1, x1, w1)
+    _close(dx1, x1t.grad)
+    _close(dw1, w1t.grad)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_with_rectangular_window_and_stride_matches_torch(kind):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 2, 7, 9))
+    ours, ours_back, theirs = {"max": (conv.max_pool2d, conv.max_pool2d_backward, F.max_pool2d),
+                               "avg": (conv.avg_pool2d, conv.avg_pool2d_backward, F.avg_pool2d)}[kind]
+    for k, s in [((2, 3), (1, 2)), ((3, 2), (2, 1)), ((3, 2), None)]:
+        xt = torch.tensor(x, requires_grad=True)
+        yt = theirs(xt, k, s)
+        _close(ours(x, k, s), yt)
+        dy = rng.normal(size=tuple(yt.shape))
+        yt.backward(torch.tensor(dy))
+        _close(ours_back(dy, x, k, s), xt.grad)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_backward_stride_defaults_to_kernel_size(kind):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 2, 6, 6))
+    ours_back, theirs = {"max": (conv.max_pool2d_backward, F.max_pool2d),
+                         "avg": (conv.avg_pool2d_backward, F.avg_pool2d)}[kind]
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt, 2)
+    dy = rng.normal(size=tuple(yt.shape))
+    yt.backward(torch.tensor(dy))
+    _close(ours_back(dy, x, 2), xt.grad)
+
+
+def test_unrolling_and_pooling_keep_the_input_dtype():
+    x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(1, 2, 6, 6)
+    cols = conv.im2col(x, 3, 3)
+    assert cols.dtype == np.float32
+    assert conv.col2im(cols, x.shape, 3, 3).dtype == np.float32
+    assert conv.max_pool2d(x, 2).dtype == np.float32
+
+
+def test_max_pool_backward_of_an_integer_input_keeps_fractional_gradients():
+    x = np.arange(16).reshape(1, 1, 4, 4)                       # integer pixels, float upstream gradient
+    dx = conv.max_pool2d_backward(np.full((1, 1, 2, 2), 0.5), x, 2)
+    expected = np.zeros((1, 1, 4, 4))
+    expected[0, 0, 1::2, 1::2] = 0.5                            # the bottom-right entry wins every window
+    np.testing.assert_array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("stride", [(2,), np.int64(2)])
+def test_conv1d_accepts_an_int_or_a_1_tuple_like_torch(stride):
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(1, 2, 9)), rng.normal(size=(3, 2, 3))
+    y = conv.conv1d(x, w, stride=stride, padding=(1,), dilation=(2,))
+    _close(y, F.conv1d(torch.tensor(x), torch.tensor(w), stride=2, padding=1, dilation=2))
+    dx, _, _ = conv.conv1d_backward(np.ones_like(y), x, w, stride=stride, padding=(1,), dilation=(2,))
+    assert dx.shape == x.shape
+
+
+X4, W4 = np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3))
+X3, W3 = np.zeros((1, 1, 7)), np.zeros((1, 1, 3))
+
+
+@pytest.mark.parametrize("call, message", [
+    # the geometry arguments: type, arity and minimum, each naming the argument
+    (lambda: conv.conv2d(X4, W4, stride=(1, 1, 1)), "stride must be an int or a pair of ints, got (1, 1, 1)"),
+    (lambda: conv.conv2d(X4, W4, stride=(1.5, 1)), "stride must be an int or a pair of ints, got (1.5, 1)"),
+    (lambda: conv.conv2d(X4, W4, stride=1.5), "stride must be an int or a pair of ints, got 1.5"),
+    (lambda: conv.conv2d(X4, W4, padding=(True, 0)), "padding must be an int or a pair of ints"),
+    (lambda: conv.conv2d(X4, W4, dilation=0), "dilation must be at least 1, got 0"),
+    (lambda: conv.conv1d(X3, W3, stride=0), "stride must be at least 1, got 0"),
+    (lambda: conv.conv1d(X3, W3, padding=-1), "padding must be at least 0, got -1"),
+    (lambda: conv.conv1d(X3, W3, dilation=0), "dilation must be at least 1, got 0"),
+    (lambda: conv.conv1d(X3, W3, stride=(1, 3)), "stride must be an int or a 1-tuple of ints, got (1, 3)"),
+    (lambda: conv.conv1d_backward(np.zeros((1, 1, 5)), X3, W3, stride=0), "stride must be at least 1"),
+    (lambda: conv.conv1d_backward(np.zeros((1, 1, 5)), X3, W3, padding=-1), "padding must be at least 0"),
+    (lambda: conv.conv1d_backward(np.zeros((1, 1, 5)), X3, W3, dilation=0), "dilation must be at least 1"),
+    (lambda: conv.max_pool2d(X4, 0), "kernel size must be at least 1, got 0"),
+    (lambda: conv.avg_pool2d_backward(np.zeros((1, 1, 2, 2)), X4, 0), "kernel size must be at least 1, got 0"),
+    (lambda: conv.avg_pool2d_backward(np.zeros((1, 1, 2, 2)), X4, 2, stride=0), "stride must be at least 1, got 0"),
+    # conv_output_size on its own
+    (lambda: conv.conv_output_size(5, 3, padding=-1), "padding must be non-negative, got -1"),
+    (lambda: conv.conv_output_size(5, 0), "kernel size and dilation must be at least 1, got k=0, dilation=1"),
+    (lambda: conv.conv_output_size(1, 4, padding=1),
+     "kernel spans 4 positions (size 4, dilation 1) but the padded input has only 3 (size 1, padding 1)"),
+    # wrong number of dimensions: the message names the expected layout
+    (lambda: conv.im2col(np.zeros((5, 5)), 3, 3), "expected input of shape (batch, channels, height, width) (4 dim"),
+    (lambda: conv.conv2d(np.zeros((1, 5, 5)), W4), "expected input of shape (batch, channels, height, width)"),
+    (lambda: conv.conv2d(X4, np.zeros((3, 3))),
+     "expected kernel of shape (out_channels, in_channels, kernel_height, kernel_width) (4 dimensions), got shape"),
+    (lambda: conv.conv1d(np.zeros((1, 7)), W3), "expected input of shape (batch, channels, length) (3 dimensions)"),
+    (lambda: conv.conv1d(X3, np.zeros((1, 3))),
+     "expected kernel of shape (out_channels, in_channels, kernel_size) (3 dimensions), got shape (1, 3)"),
+    (lambda: conv.conv1d_backward(np.zeros((1, 5)), X3, W3),
+     "expected dy of shape (batch, out_channels, out_length) (3 dimensions), got shape (1, 5)"),
+    (lambda: conv.max_pool2d(np.zeros((5, 5)), 2), "expected input of shape (batch, channels, height, width)"),
+    (lambda: conv.avg_pool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((5, 5)), 2),
+     "expected input of shape (batch, channels, height, width)"),
+    # gradients or columns of the wrong shape
+    (lambda: conv.col2im(np.zeros((1, 4, 9)), (1, 1, 4, 4), 3, 3),
+     "expected columns of shape (1, 9, 4) for input (1, 1, 4, 4), got (1, 4, 9)"),
+    (lambda: conv.conv2d_backward(np.zeros((1, 1, 2, 2)), X4, W4),
+     "dy has shape (1, 1, 2, 2), but the convolution's output has 1 examples, 1 channels and 9 positions"),
+    (lambda: conv.conv2d_backward(np.zeros((1, 2, 3, 3)), X4, W4), "dy has shape (1, 2, 3, 3), but"),
+    (lambda: conv.max_pool2d_backward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 4, 4)), 2),
+     "expected dy of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+    (lambda: conv.avg_pool2d_backward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 4, 4)), 2),
+     "expected dy of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+])
+def test_bad_geometry_dims_and_shapes_raise_a_value_error_that_names_them(call, message):
+    with pytest.raises(ValueError, match=_escape(message)):
+        call()

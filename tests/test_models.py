@@ -128,3 +128,56 @@ def test_layer_sequences_match_the_documented_architectures():
     assert [type(m).__name__ for m in CNN1D(batch_norm=True).features] == ["Conv1d", "BatchNorm1d", "ReLU"] * 3
     assert [type(m).__name__ for m in CNN1D().features] == ["Conv1d", "ReLU"] * 3
     assert all(m.stride == (2,) and m.padding == (1,) for m in CNN1D().features if isinstance(m, torch.nn.Conv1d))
+
+
+def test_lenet_accepts_the_smallest_sizes_and_rejects_zero():
+    assert LeNet(num_classes=1, channels=(1, 1, 1), hidden=1)(torch.zeros(2, 1, 8, 8)).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"num_classes and hidden must be >= 1, got 0 and 128"):
+        LeNet(num_classes=0)
+    with pytest.raises(ValueError, match=r"num_classes and hidden must be >= 1, got 10 and 0"):
+        LeNet(hidden=0)
+    with pytest.raises(ValueError, match=r"channels must be three positive widths, got \(4, 0, 4\)"):
+        LeNet(channels=(4, 0, 4))
+
+
+def test_lenet_convolutions_keep_the_size_and_poolings_halve_it():
+    lenet = LeNet()
+    x = torch.zeros(2, 1, 8, 8)
+    sizes = [tuple(lenet.features[:i](x).shape[2:]) for i in (1, 3, 5, 6, 8)]
+    assert sizes == [(8, 8), (8, 8), (4, 4), (4, 4), (2, 2)]
+
+
+def test_cnn1d_accepts_the_smallest_settings():
+    model = CNN1D(num_classes=1, channels=(2,), kernel_sizes=(3,), stride=1, length=1)
+    assert model.out_length == 1                           # (1 + 2 - 3) // 1 + 1: one position is enough
+    assert model(torch.zeros(3, 1)).shape == (3, 1)
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(channels=(), kernel_sizes=()), r"must be non-empty and of equal length, got \(\) and \(\)"),
+    (dict(channels=(4, 4), kernel_sizes=(3,)), r"must be non-empty and of equal length, got \(4, 4\) and \(3,\)"),
+    (dict(stride=0), r"stride, length and num_classes must be >= 1, got 0, 40, 10"),
+    (dict(length=0), r"stride, length and num_classes must be >= 1, got 2, 0, 10"),
+    (dict(num_classes=0), r"stride, length and num_classes must be >= 1, got 2, 40, 0"),
+    (dict(length=2), r"length 2 shrinks to nothing after kernel 5: use fewer layers, smaller kernels or a smaller"),
+])
+def test_cnn1d_rejects_bad_arguments_with_clear_message(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        CNN1D(**kwargs)
+
+
+def test_random_shift_defaults_to_one_pixel_and_rejects_a_negative_shift():
+    x = torch.zeros(200, 1, 8, 8)
+    x[:, :, 3, 4] = 1.0
+    torch.manual_seed(0)
+    pos = random_shift(x)[:, 0].flatten(1).argmax(1)
+    assert set((pos // 8).tolist()) == {2, 3, 4} and set((pos % 8).tolist()) == {3, 4, 5}
+    with pytest.raises(ValueError, match=r"max_shift must be >= 0, got -1"):
+        random_shift(x, -1)
+
+
+def test_random_shift_is_reproducible_from_its_generator():
+    x = torch.randn(50, 1, 8, 8)
+    a = random_shift(x, 2, device.make_generator(3))
+    b = random_shift(x, 2, device.make_generator(3))
+    assert torch.equal(a, b)

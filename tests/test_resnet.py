@@ -164,3 +164,49 @@ def test_every_stage_after_the_first_halves_the_spatial_size():
     assert model.stages(model.stem(torch.randn(2, 1, 40))).shape == (2, 16, 10)
     model2d = ResNet(3, 10, widths=(4, 8), blocks_per_stage=2, dim=2)
     assert model2d.stages(model2d.stem(torch.randn(2, 3, 16, 12))).shape == (2, 8, 8, 6)
+
+
+def test_conv_bn_defaults_and_same_padding():
+    from dlcore.models.resnet import conv_bn
+    layer = conv_bn(2, 4, 3)                                           # stride 1, 2-D by default
+    assert isinstance(layer[0], nn.Conv2d) and layer[0].stride == (1, 1) and layer[0].bias is None
+    assert layer(torch.randn(2, 2, 7, 9)).shape == (2, 4, 7, 9)
+    assert conv_bn(2, 4, 5, dim=1)(torch.randn(2, 2, 11)).shape == (2, 4, 11)   # 'same' for any odd kernel
+
+
+def test_resnet_defaults_are_2d_with_widths_16_32_64_and_two_blocks_per_stage():
+    model = ResNet(3, 10)
+    assert model.dim == 2 and model.widths == (16, 32, 64) and model.blocks_per_stage == (2, 2, 2)
+    assert [len(s) for s in model.stages] == [2, 2, 2] and model.residual is True
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+def test_the_stem_ends_in_a_relu():
+    torch.manual_seed(0)
+    model = ResNet(1, 10, widths=(4,), blocks_per_stage=1, dim=1)
+    assert model.stem(torch.randn(4, 1, 20)).min() >= 0
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_the_residual_flag_reaches_every_block(residual):
+    model = ResNet(1, 10, widths=(4, 8), blocks_per_stage=3, dim=1, residual=residual)
+    blocks = [b for stage in model.stages for b in stage]
+    assert model.residual is residual and len(blocks) == 6
+    assert all(b.residual is residual and (b.shortcut is not None) is residual for b in blocks)
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda: ResidualBlock(0), r"^in_channels must be a positive integer, got 0$"),
+    (lambda: ResidualBlock(4, 0), r"^out_channels must be a positive integer, got 0$"),
+    (lambda: ResidualBlock(4, stride=0), r"^stride must be a positive integer, got 0$"),
+    (lambda: ResidualBlock(4, stride=True), r"^stride must be a positive integer, got True$"),
+    (lambda: ResidualBlock(4, stride=1.0), r"^stride must be a positive integer, got 1.0$"),
+    (lambda: ResNet(0, 10), r"^in_channels must be a positive integer, got 0$"),
+    (lambda: ResNet(1, 0), r"^num_classes must be a positive integer, got 0$"),
+    (lambda: ResNet(1, 10, widths=()), r"^widths must name at least one stage, e.g. widths=\(16, 32\)$"),
+    (lambda: ResNet(1, 10, widths=(4, 0)), r"^every width must be a positive integer, got 0$"),
+    (lambda: ResNet(1, 10, blocks_per_stage=0), r"^blocks per stage must be a positive integer, got 0$"),
+])
+def test_bad_arguments_raise_a_value_error_that_names_the_argument(make, msg):
+    with pytest.raises(ValueError, match=msg):
+        make()
