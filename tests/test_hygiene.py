@@ -362,6 +362,18 @@ def test_inline_math_is_not_broken_into_a_list_item(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_no_role_inside_math(path):
+    """A role such as {glue:text}`key` inside $...$ is not expanded: the page shows TeX source (or a TeX
+    error, since a key like c06_3_C reads as a double subscript). Write `$C =$ {glue:text}`key`` instead."""
+    for i, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        src = re.sub(r"```.*?```", "", _src(cell), flags=re.S)
+        for math in re.findall(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$", src, flags=re.S):
+            assert not re.search(r"\{(glue|ref|eq|cite|doc)[:}]", math), f"cell {i}: a role inside math: {math[:80]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
 def test_equation_labels_sit_on_the_closing_line(path):
     """MyST reads `$$ ... $$ (label)` only when the label follows the closing $$ on the same line."""
     for i, cell in enumerate(_load(path)["cells"]):
@@ -459,3 +471,9 @@ def test_the_timing_check_catches_asserts_on_timings(tmp_path, src, ok):
 ])
 def test_typed_numbers_are_found_in_prose_only(text, found):
     assert [re.sub(r"\s+", " ", m.group(0)) for m in TYPED_NUMBER.finditer(_prose(text))] == found
+
+
+def test_the_role_in_math_check_catches_a_glue_inside_dollars(tmp_path):
+    test_no_role_inside_math(_synthetic(tmp_path, [_md("With $C =$ {glue:text}`zz_c` channels, $x_1$ and $$a$$.")]))
+    with pytest.raises(AssertionError, match="a role inside math"):
+        test_no_role_inside_math(_synthetic(tmp_path, [_md("With $C = {glue:text}`zz_c`$ channels.")]))
