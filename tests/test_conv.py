@@ -20,6 +20,20 @@ def _close(a, b):
     np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL)
 
 
+def _forward_and_backward_match_torch(ours, ours_backward, theirs, x, wt, b, stride, padding, dilation, rng) -> None:
+    """Our convolution's output and (dx, dw, db) for a random dy equal torch's, in float64."""
+    y = ours(x, wt, b, stride, padding, dilation)
+    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = theirs(xt, wtt, bt, stride=stride, padding=padding, dilation=dilation)
+    _close(y, yt)
+    dy = rng.normal(size=y.shape)
+    yt.backward(torch.tensor(dy))
+    dx, dw, db = ours_backward(dy, x, wt, stride, padding, dilation)
+    _close(dx, xt.grad)
+    _close(dw, wtt.grad)
+    _close(db, bt.grad)
+
+
 @st.composite
 def conv2d_case(draw):
     """A random but valid conv2d configuration (kernel fits in the padded input)."""
@@ -40,16 +54,8 @@ def test_conv2d_forward_and_backward_match_torch(case):
     (n, c_in, c_out, h, w, kh, kw), stride, padding, dilation, seed = case
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(n, c_in, h, w)), rng.normal(size=(c_out, c_in, kh, kw)), rng.normal(size=c_out)
-    y = conv.conv2d(x, wt, b, stride, padding, dilation)
-    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-    yt = F.conv2d(xt, wtt, bt, stride=stride, padding=padding, dilation=dilation)
-    _close(y, yt)
-    dy = rng.normal(size=y.shape)
-    yt.backward(torch.tensor(dy))
-    dx, dw, db = conv.conv2d_backward(dy, x, wt, stride, padding, dilation)
-    _close(dx, xt.grad)
-    _close(dw, wtt.grad)
-    _close(db, bt.grad)
+    _forward_and_backward_match_torch(conv.conv2d, conv.conv2d_backward, F.conv2d, x, wt, b, stride, padding,
+                                      dilation, rng)
 
 
 @FAST
@@ -60,16 +66,8 @@ def test_conv1d_forward_and_backward_match_torch(n, c_in, c_out, k, stride, padd
     length = max(1, dilation * (k - 1) + 1 - 2 * padding) + extra
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(n, c_in, length)), rng.normal(size=(c_out, c_in, k)), rng.normal(size=c_out)
-    y = conv.conv1d(x, wt, b, stride, padding, dilation)
-    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-    yt = F.conv1d(xt, wtt, bt, stride=stride, padding=padding, dilation=dilation)
-    _close(y, yt)
-    dy = rng.normal(size=y.shape)
-    yt.backward(torch.tensor(dy))
-    dx, dw, db = conv.conv1d_backward(dy, x, wt, stride, padding, dilation)
-    _close(dx, xt.grad)
-    _close(dw, wtt.grad)
-    _close(db, bt.grad)
+    _forward_and_backward_match_torch(conv.conv1d, conv.conv1d_backward, F.conv1d, x, wt, b, stride, padding,
+                                      dilation, rng)
 
 
 @FAST
