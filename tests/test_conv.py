@@ -20,18 +20,23 @@ def _close(a, b):
     np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL)
 
 
-def _forward_and_backward_match_torch(ours, ours_backward, theirs, x, wt, b, stride, padding, dilation, rng) -> None:
-    """Our convolution's output and (dx, dw, db) for a random dy equal torch's, in float64."""
-    y = ours(x, wt, b, stride, padding, dilation)
-    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-    yt = theirs(xt, wtt, bt, stride=stride, padding=padding, dilation=dilation)
+def _forward_and_backward_match_torch(ours, ours_backward, theirs, x, wt, b, rng, **geometry) -> None:
+    """Our convolution's output and (dx, dw, db) for a random dy equal torch's, in float64.
+
+    ``geometry`` (stride, padding, dilation) goes to both libraries; none given tests the defaults. With
+    ``b=None`` there is no bias, and so no db to compare."""
+    y = ours(x, wt, b, **geometry)
+    xt, wtt = torch.tensor(x, requires_grad=True), torch.tensor(wt, requires_grad=True)
+    bt = None if b is None else torch.tensor(b, requires_grad=True)
+    yt = theirs(xt, wtt, bt, **geometry)
     _close(y, yt)
     dy = rng.normal(size=y.shape)
     yt.backward(torch.tensor(dy))
-    dx, dw, db = ours_backward(dy, x, wt, stride, padding, dilation)
+    dx, dw, db = ours_backward(dy, x, wt, **geometry)
     _close(dx, xt.grad)
     _close(dw, wtt.grad)
-    _close(db, bt.grad)
+    if b is not None:
+        _close(db, bt.grad)
 
 
 @st.composite
@@ -54,8 +59,8 @@ def test_conv2d_forward_and_backward_match_torch(case):
     (n, c_in, c_out, h, w, kh, kw), stride, padding, dilation, seed = case
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(n, c_in, h, w)), rng.normal(size=(c_out, c_in, kh, kw)), rng.normal(size=c_out)
-    _forward_and_backward_match_torch(conv.conv2d, conv.conv2d_backward, F.conv2d, x, wt, b, stride, padding,
-                                      dilation, rng)
+    _forward_and_backward_match_torch(conv.conv2d, conv.conv2d_backward, F.conv2d, x, wt, b, rng,
+                                      stride=stride, padding=padding, dilation=dilation)
 
 
 @FAST
@@ -66,8 +71,8 @@ def test_conv1d_forward_and_backward_match_torch(n, c_in, c_out, k, stride, padd
     length = max(1, dilation * (k - 1) + 1 - 2 * padding) + extra
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(n, c_in, length)), rng.normal(size=(c_out, c_in, k)), rng.normal(size=c_out)
-    _forward_and_backward_match_torch(conv.conv1d, conv.conv1d_backward, F.conv1d, x, wt, b, stride, padding,
-                                      dilation, rng)
+    _forward_and_backward_match_torch(conv.conv1d, conv.conv1d_backward, F.conv1d, x, wt, b, rng,
+                                      stride=stride, padding=padding, dilation=dilation)
 
 
 @FAST
@@ -166,27 +171,13 @@ def test_padding_makes_a_kernel_fit_that_would_not_otherwise():
 def test_default_geometry_is_stride_1_padding_0_dilation_1_as_in_torch():
     rng = np.random.default_rng(2)
     x, w = rng.normal(size=(2, 2, 5, 6)), rng.normal(size=(3, 2, 2, 3))
-    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    yt = F.conv2d(xt, wt)
-    _close(conv.conv2d(x, w), yt)
-    dy = rng.normal(size=tuple(yt.shape))
-    yt.backward(torch.tensor(dy))
-    dx, dw, _ = conv.conv2d_backward(dy, x, w)
-    _close(dx, xt.grad)
-    _close(dw, wt.grad)
+    _forward_and_backward_match_torch(conv.conv2d, conv.conv2d_backward, F.conv2d, x, w, None, rng)
     cols = conv.im2col(x, 2, 3)
     np.testing.assert_array_equal(cols, conv.im2col(x, 2, 3, 1, 0, 1))
     np.testing.assert_array_equal(conv.col2im(cols, x.shape, 2, 3), conv.col2im(cols, x.shape, 2, 3, 1, 0, 1))
     assert conv.conv_output_size(5, 3) == 3
     x1, w1 = rng.normal(size=(2, 2, 7)), rng.normal(size=(3, 2, 3))
-    x1t, w1t = torch.tensor(x1, requires_grad=True), torch.tensor(w1, requires_grad=True)
-    y1t = F.conv1d(x1t, w1t)
-    _close(conv.conv1d(x1, w1), y1t)
-    dy1 = rng.normal(size=tuple(y1t.shape))
-    y1t.backward(torch.tensor(dy1))
-    dx1, dw1, _ = conv.conv1d_backward(dy1, x1, w1)
-    _close(dx1, x1t.grad)
-    _close(dw1, w1t.grad)
+    _forward_and_backward_match_torch(conv.conv1d, conv.conv1d_backward, F.conv1d, x1, w1, None, rng)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
