@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "step_lr", "cosine_lr", "warmup_cosine_lr"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "step_lr", "cosine_lr",
+           "warmup_cosine_lr"]
 
 
 class Parameter(Protocol):
@@ -263,6 +264,53 @@ class AdamW(Adam):
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# ----- gradient clipping ---------------------------------------------------------------------------------
+def clip_grad_norm_(params: Iterable[Parameter] | Parameter, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Rescale all gradients together so that their joint norm is at most ``max_norm``; return the norm before.
+
+    The total norm is the ``norm_type``-norm of the per-parameter gradient norms (the norm of all gradients
+    concatenated into one vector); parameters whose ``.grad`` is ``None`` are skipped. Every gradient is
+    multiplied in place by ``min(1, max_norm / (total_norm + 1e-6))``, so the direction of the step is kept
+    and only its length is capped (Pascanu et al. 2013). Equal to ``torch.nn.utils.clip_grad_norm_``,
+    including its ``1e-6`` and its behaviour on a non-finite norm (the gradients become NaN unless
+    ``error_if_nonfinite=True``, which raises ``RuntimeError`` instead).
+    """
+    if hasattr(params, "data") and hasattr(params, "grad"):
+        params = [params]
+    params = list(params)   # a generator such as model.parameters() is read twice below
+    max_norm = _check_number("max_norm", max_norm, low_open=True)
+    norm_type = float(norm_type)
+    if not (norm_type == math.inf or norm_type > 0):
+        raise ValueError(f"norm_type must be positive or inf, got {norm_type!r}")
+    grads = [np.asarray(p.grad) for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        norms = np.array([np.max(np.abs(g)) if g.size else 0.0 for g in grads])
+        total = float(np.max(norms))
+    else:
+        norms = np.array([np.sum(np.abs(g) ** norm_type) ** (1.0 / norm_type) for g in grads])
+        total = float(np.sum(norms ** norm_type) ** (1.0 / norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite ({total}), so "
+                           "it cannot be clipped; pass error_if_nonfinite=False to get NaN gradients instead")
+    coef = min(max_norm / (total + 1e-6), 1.0)   # NaN stays NaN, as torch's clamp leaves it
+    with np.errstate(invalid="ignore"):             # inf * 0 = NaN on a non-finite norm, silently, as in torch
+        _scale_grads(params, coef)
+    return total
+
+
+def _scale_grads(params: list[Parameter], coef: float) -> None:
+    for p in params:
+        if p.grad is None:
+            continue
+        if isinstance(p.grad, np.ndarray) and p.grad.flags.writeable and np.issubdtype(p.grad.dtype, np.floating):
+            p.grad *= coef
+        else:
+            p.grad = np.asarray(p.grad, dtype=np.float64) * coef
 
 
 # ----- learning-rate schedules: pure functions of the step --------------------------------------------------

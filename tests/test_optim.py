@@ -384,3 +384,87 @@ def test_state_holds_torchs_buffers_and_step_count(name, kwargs):
     assert opt.state[0]["step"] == int(tstate["step"]) == 3
     for key in set(tstate) - {"step"}:
         np.testing.assert_allclose(opt.state[0][key], tstate[key].numpy(), rtol=1e-12)
+
+
+# ----- clip_grad_norm_ ---------------------------------------------------------------------------------
+def _grad_pairs(scale: float, seed: int = 0):
+    """Our Tensors and torch tensors with equal gradients (the middle parameter has none)."""
+    rng = np.random.default_rng(seed)
+    ours, theirs = [], []
+    for i, shape in enumerate([(3, 4), (5,), (2, 2)]):
+        p, tp = Tensor(np.zeros(shape), requires_grad=True), torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+        if i != 1:
+            g = scale * rng.standard_normal(shape)
+            p.grad, tp.grad = g.copy(), torch.from_numpy(g.copy())
+        ours.append(p)
+        theirs.append(tp)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("scale, max_norm, norm_type", [(10.0, 1.0, 2.0), (0.01, 1.0, 2.0), (3.0, 0.5, 1.0),
+                                                       (3.0, 0.5, float("inf")), (1.0, 2.5, 2.0)])
+def test_clip_grad_norm_matches_torch(scale, max_norm, norm_type):
+    ours, theirs = _grad_pairs(scale)
+    total = optim.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
+    assert isinstance(total, float)
+    assert abs(total - ttotal.item()) <= 1e-12 * max(1.0, total)
+    for p, tp in zip(ours, theirs):
+        assert (p.grad is None) == (tp.grad is None)
+        if p.grad is not None:
+            np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-12, atol=0)
+
+
+def test_clip_grad_norm_returns_the_norm_before_and_caps_it_after():
+    ours, _ = _grad_pairs(10.0)
+    before = np.sqrt(sum(np.sum(p.grad ** 2) for p in ours if p.grad is not None))
+    total = optim.clip_grad_norm_(ours, 1.0)
+    after = np.sqrt(sum(np.sum(p.grad ** 2) for p in ours if p.grad is not None))
+    assert total == pytest.approx(before, rel=1e-12)
+    assert after == pytest.approx(1.0, rel=1e-5) and after <= 1.0
+    assert ours[1].grad is None                         # a parameter without a gradient is skipped
+
+
+def test_clip_grad_norm_is_a_no_op_below_max_norm_and_keeps_the_direction():
+    ours, _ = _grad_pairs(0.01)
+    before = [p.grad.copy() if p.grad is not None else None for p in ours]
+    optim.clip_grad_norm_(ours, 1.0)
+    for p, g in zip(ours, before):
+        if g is not None:
+            np.testing.assert_array_equal(p.grad, g)
+    big, _ = _grad_pairs(100.0)
+    g0 = big[0].grad.copy()
+    optim.clip_grad_norm_(big, 1.0)
+    cos = np.sum(g0 * big[0].grad) / (np.linalg.norm(g0) * np.linalg.norm(big[0].grad))
+    assert cos == pytest.approx(1.0, abs=1e-12)
+
+
+def test_clip_grad_norm_accepts_a_single_tensor_and_a_generator():
+    p = Tensor(np.zeros(2), requires_grad=True)
+    p.grad = np.array([3.0, 4.0])
+    assert optim.clip_grad_norm_(p, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(p.grad, [0.6, 0.8], rtol=1e-5)
+    q = Tensor(np.zeros(2), requires_grad=True)
+    q.grad = np.array([3.0, 4.0])
+    assert optim.clip_grad_norm_((t for t in [q]), 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(q.grad, [0.6, 0.8], rtol=1e-5)
+    assert optim.clip_grad_norm_([Tensor(np.zeros(2), requires_grad=True)], 1.0) == 0.0
+
+
+@pytest.mark.parametrize("max_norm", [0.0, -1.0, float("nan"), "1"])
+def test_clip_grad_norm_rejects_a_non_positive_max_norm(max_norm):
+    ours, _ = _grad_pairs(1.0)
+    with pytest.raises(ValueError, match="max_norm"):
+        optim.clip_grad_norm_(ours, max_norm)
+
+
+def test_clip_grad_norm_on_a_non_finite_norm_follows_torch_or_raises():
+    p = Tensor(np.zeros(2), requires_grad=True)
+    p.grad = np.array([np.inf, 1.0])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        optim.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+    tp = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    tp.grad = torch.tensor([np.inf, 1.0], dtype=torch.float64)
+    assert np.isinf(optim.clip_grad_norm_(p, 1.0))
+    torch.nn.utils.clip_grad_norm_([tp], 1.0)
+    np.testing.assert_array_equal(np.isnan(p.grad), torch.isnan(tp.grad).numpy())

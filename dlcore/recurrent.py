@@ -1,0 +1,238 @@
+"""A vanilla recurrent network (Elman 1990) in numpy: forward pass and hand-derived backpropagation through time.
+
+Chapter 7 (07_2_rnn_and_bptt) derives both passes; this module holds the tested version. Layout is the book's
+(batch first, row vectors, ``W`` of shape ``(in, out)``)::
+
+    a_t = x_t W_xh + h_{t-1} W_hh + b,      h_t = f(a_t),      f = tanh or relu,
+
+for inputs ``x`` of shape ``(N, T, D)`` and hidden states of shape ``(N, H)``. One set of weights serves every
+time step. :meth:`RNN.backward` runs the recursion of the chapter backwards in time (BPTT, Werbos 1990)::
+
+    dh_t = dH_t + da_{t+1} W_hh^T,          da_t = dh_t * f'(a_t),
+
+and sums the weight gradients over time: ``dW_xh = sum_t x_t^T da_t``, ``dW_hh = sum_t h_{t-1}^T da_t``,
+``db = sum_t sum_n da_t``. The gradients are *added* to each parameter's ``.grad`` (as torch does until
+``zero_grad``), so ``dlcore.optim`` can step ``rnn.parameters()``.
+
+Relation to ``torch.nn.RNN(batch_first=True)``: torch stores ``weight_ih_l0 = W_xh^T`` (H, D) and
+``weight_hh_l0 = W_hh^T`` (H, H) and two biases ``b_ih`` and ``b_hh`` that only ever appear as their sum.
+This module keeps one bias ``b = b_ih + b_hh``: :meth:`RNN.copy_from_torch` adds them, :meth:`RNN.to_torch`
+puts ``b`` in ``bias_ih_l0`` and zeros in ``bias_hh_l0``; the gradient of either torch bias equals ``db``.
+The small functions :func:`check_sequence` and :func:`check_state` (input validation) and :func:`torch_weights`
+(weight copying) are shared with the gated cells (LSTM, GRU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlcore.autograd import Tensor
+
+__all__ = ["RNN", "check_sequence", "check_state", "torch_weights"]
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+# ----- shared helpers: input validation and torch weights -------------------------------------------------
+def check_sequence(x: Any, input_size: int) -> np.ndarray:
+    """``x`` as a float array of shape ``(batch, time, input_size)``, or a ``ValueError`` saying what is wrong."""
+    if isinstance(x, Tensor):
+        x = x.data
+    x = np.asarray(x)
+    layout = f"(batch, time, {input_size})"
+    if x.ndim != 3 or x.shape[2] != input_size:
+        raise ValueError(f"expected input of shape {layout}, got {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"expected a floating-point input, got dtype {x.dtype}")
+    if x.shape[0] == 0:
+        raise ValueError(f"empty batch: expected input of shape {layout} with batch >= 1, got {x.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"empty sequence: expected input of shape {layout} with time >= 1, got {x.shape}")
+    return x
+
+
+def check_state(h: Any, batch: int, hidden_size: int, name: str = "h0", dtype=np.float64) -> np.ndarray:
+    """A state ``h`` of shape ``(batch, hidden_size)`` as an array (zeros when ``h`` is ``None``)."""
+    if h is None:
+        return np.zeros((batch, hidden_size), dtype=dtype)
+    if isinstance(h, Tensor):
+        h = h.data
+    h = np.asarray(h, dtype=dtype)
+    if h.shape != (batch, hidden_size):
+        raise ValueError(f"expected {name} of shape (batch, hidden) = ({batch}, {hidden_size}), got {h.shape}")
+    return h
+
+
+def torch_weights(module: Any, kind: str = "RNN") -> dict[str, np.ndarray]:
+    """The weights of a one-layer, one-direction ``torch.nn.RNN/LSTM/GRU`` in the book's layout (float64 copies).
+
+    Returns ``W_xh = weight_ih_l0.T`` (D, G*H), ``W_hh = weight_hh_l0.T`` (H, G*H) and the biases ``b_ih``,
+    ``b_hh`` (G*H,) (zeros if the module has ``bias=False``); ``G`` = 1, 4, 3 gate blocks for RNN, LSTM, GRU,
+    stacked in torch's order. Raises ``ValueError`` for the settings the numpy cells do not implement.
+    """
+    name = type(module).__name__
+    if name != kind:
+        raise ValueError(f"expected a torch.nn.{kind}, got {name}")
+    if module.num_layers != 1 or module.bidirectional:
+        raise ValueError(f"only a one-layer, one-direction {kind} can be copied, got num_layers="
+                         f"{module.num_layers}, bidirectional={module.bidirectional}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("an LSTM with proj_size > 0 cannot be copied")
+
+    def arr(t):
+        return t.detach().cpu().double().numpy().copy()
+
+    out = {"W_xh": arr(module.weight_ih_l0).T.copy(), "W_hh": arr(module.weight_hh_l0).T.copy()}
+    g_h = module.weight_hh_l0.shape[0]
+    for key in ("b_ih", "b_hh"):
+        tname = "bias_ih_l0" if key == "b_ih" else "bias_hh_l0"
+        out[key] = arr(getattr(module, tname)) if module.bias else np.zeros(g_h)
+    return out
+
+
+def _init_uniform(rng: np.random.Generator, shape: tuple[int, ...], hidden_size: int) -> np.ndarray:
+    """torch's recurrent initialisation: every weight and bias uniform in (-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / np.sqrt(hidden_size)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ----- the vanilla RNN ----------------------------------------------------------------------------------
+class RNN:
+    """One-layer Elman RNN, ``h_t = f(x_t W_xh + h_{t-1} W_hh + b)``, batch first, numpy, hand-written BPTT.
+
+    ``rng`` (a ``np.random.Generator`` or a seed) draws torch's default initialisation. ``parameters()``
+    returns ``[W_xh, W_hh, b]`` as ``dlcore.autograd.Tensor`` leaves whose ``.grad`` :meth:`backward` fills.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rng: np.random.Generator | int | None = None,
+                 nonlinearity: str = "tanh", dtype=np.float64) -> None:
+        self.input_size = _positive_int(input_size, "input_size")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        D, H = self.input_size, self.hidden_size
+        self.W_xh = Tensor(_init_uniform(rng, (D, H), H).astype(dtype), requires_grad=True)
+        self.W_hh = Tensor(_init_uniform(rng, (H, H), H).astype(dtype), requires_grad=True)
+        self.b = Tensor(_init_uniform(rng, (H,), H).astype(dtype), requires_grad=True)
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"RNN({self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r})"
+
+    def parameters(self) -> list[Tensor]:
+        """``[W_xh, W_hh, b]``: the one set of weights every time step shares."""
+        return [self.W_xh, self.W_hh, self.b]
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` back to ``None``."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def _f(self, a: np.ndarray) -> np.ndarray:
+        return np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0.0)
+
+    def _df(self, h: np.ndarray) -> np.ndarray:
+        """f'(a_t) written with the output h_t = f(a_t): 1 - h^2 for tanh; 1 where h > 0 for relu (relu'(0) = 0)."""
+        return 1.0 - h * h if self.nonlinearity == "tanh" else (h > 0).astype(h.dtype)
+
+    # ----- forward ------------------------------------------------------------------------------------
+    def forward(self, x: Any, h0: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Run the recurrence over ``x`` (N, T, D) from ``h0`` (N, H; zeros if ``None``).
+
+        Returns ``(H_all, h_T)``: every hidden state ``(N, T, H)`` and the last one ``(N, H)``. Keeps ``x``,
+        ``h0`` and all T states for :meth:`backward`: BPTT's memory grows linearly with T.
+        """
+        x = check_sequence(x, self.input_size)
+        N, T, _ = x.shape
+        dtype = self.W_hh.dtype
+        h = check_state(h0, N, self.hidden_size, "h0", dtype)
+        W_hh, b = self.W_hh.data, self.b.data
+        XW = (x.reshape(N * T, -1) @ self.W_xh.data).reshape(N, T, -1)  # the input part of every step at once
+        H_all = np.empty((N, T, self.hidden_size), dtype=dtype)
+        h_prev = h
+        for t in range(T):
+            h_prev = self._f(XW[:, t] + h_prev @ W_hh + b)
+            H_all[:, t] = h_prev
+        self._cache = (x, h, H_all)
+        return H_all, H_all[:, -1].copy()
+
+    __call__ = forward
+
+    # ----- backward (BPTT) ----------------------------------------------------------------------------
+    def backward(self, dH_all: Any = None, dh_T: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Backpropagation through time for the last :meth:`forward`.
+
+        ``dH_all`` (N, T, H) is dL/dh_t from the layers above at every step (``None``: all zero), ``dh_T``
+        (N, H) an extra gradient on the last state (e.g. from the next chunk; ``None``: zero). Adds dL/dW_xh,
+        dL/dW_hh, dL/db to the parameters' ``.grad`` and returns ``(dx, dh0)``.
+        """
+        if self._cache is None:
+            raise RuntimeError("RNN.backward called before forward")
+        x, h0, H_all = self._cache
+        N, T, Hs = H_all.shape
+        dH_all = np.zeros_like(H_all) if dH_all is None else np.asarray(dH_all, dtype=H_all.dtype)
+        if dH_all.shape != H_all.shape:
+            raise ValueError(f"expected dH_all of shape (batch, time, hidden) = {H_all.shape}, got {dH_all.shape}")
+        dh = check_state(dh_T, N, Hs, "dh_T", H_all.dtype)
+        W_hh_T = self.W_hh.data.T
+        dA = np.empty_like(H_all)
+        dfA = self._df(H_all)
+        for t in range(T - 1, -1, -1):
+            dh = dh + dH_all[:, t]          # dL/dh_t: from above at step t, plus the carry from step t + 1
+            dA[:, t] = dh * dfA[:, t]       # through the nonlinearity
+            dh = dA[:, t] @ W_hh_T          # the carry into step t - 1
+        H_prev = np.concatenate([h0[:, None], H_all[:, :-1]], axis=1)   # h_{t-1} for t = 0..T-1
+        dA2 = dA.reshape(N * T, Hs)
+        _accumulate(self.W_xh, x.reshape(N * T, -1).T @ dA2)      # sum over time and batch
+        _accumulate(self.W_hh, H_prev.reshape(N * T, Hs).T @ dA2)
+        _accumulate(self.b, dA2.sum(axis=0))
+        dx = (dA2 @ self.W_xh.data.T).reshape(x.shape)
+        return dx, dh
+
+    # ----- torch interop --------------------------------------------------------------------------------
+    def copy_from_torch(self, module: Any) -> RNN:
+        """Copy a ``torch.nn.RNN(D, H)``'s weights (transposed; the two biases summed). Returns ``self``."""
+        w = torch_weights(module, "RNN")
+        if w["W_xh"].shape != self.W_xh.shape or w["W_hh"].shape != self.W_hh.shape:
+            raise ValueError(f"torch RNN({w['W_xh'].shape[0]}, {w['W_hh'].shape[0]}) does not match "
+                             f"{self!r}")
+        if module.nonlinearity != self.nonlinearity:
+            raise ValueError(f"torch RNN uses nonlinearity {module.nonlinearity!r}, this one {self.nonlinearity!r}")
+        dtype = self.W_hh.dtype
+        self.W_xh.data[...] = w["W_xh"].astype(dtype)
+        self.W_hh.data[...] = w["W_hh"].astype(dtype)
+        self.b.data[...] = (w["b_ih"] + w["b_hh"]).astype(dtype)
+        return self
+
+    @classmethod
+    def from_torch(cls, module: Any) -> RNN:
+        """A new float64 ``RNN`` holding a copy of ``module``'s weights."""
+        return cls(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity).copy_from_torch(module)
+
+    def to_torch(self) -> Any:
+        """A float64 ``torch.nn.RNN(batch_first=True)`` with these weights (``b`` in ``bias_ih_l0``, zero ``bias_hh_l0``)."""
+        import torch
+
+        module = torch.nn.RNN(self.input_size, self.hidden_size, nonlinearity=self.nonlinearity,
+                              batch_first=True, dtype=torch.float64)
+        with torch.no_grad():
+            module.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(self.W_xh.data.T)))
+            module.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(self.W_hh.data.T)))
+            module.bias_ih_l0.copy_(torch.from_numpy(np.asarray(self.b.data)))
+            module.bias_hh_l0.zero_()
+        return module
+
+
+def _accumulate(param: Tensor, g: np.ndarray) -> None:
+    g = np.asarray(g, dtype=param.dtype)
+    param.grad = g.copy() if param.grad is None else param.grad + g
