@@ -20,7 +20,10 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.init``    Xavier/He variances, samplers and ``init_`` for PyTorch models (chapter 5)
 - ``dlcore.layers``  dropout, batch norm and layer norm with hand-derived backward passes (chapter 5)
 - ``dlcore.conv``    NumPy convolution and pooling (im2col) with their backward passes (chapter 6)
-- ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6)
+- ``dlcore.text``    character language-model tools: batches, evaluation, sampling, n-gram baselines (chapter 7)
+- ``dlcore.recurrent`` NumPy RNN, LSTM and GRU with hand-derived backpropagation through time (chapter 7)
+- ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6), ``charrnn``,
+  ``seq2seq`` (chapter 7)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """

@@ -2,6 +2,8 @@
 
 - ``dlcore.models.lenet``   ``LeNet`` for 8x8 digits and ``CNN1D`` for MNIST-1D signals (chapter 6)
 - ``dlcore.models.resnet``  residual blocks and a small ``ResNet`` (chapter 6)
+- ``dlcore.models.charrnn`` ``CharRNN``, a character language model on an RNN, LSTM or GRU (chapter 7)
+- ``dlcore.models.seq2seq`` ``Seq2Seq``, an encoder-decoder without attention, and the reversal task (chapter 7)
 
 Import the module you need (``from dlcore.models.lenet import LeNet``); nothing is imported here.
 """
