@@ -1,0 +1,166 @@
+"""Tests for dlcore.models.charrnn: the character-level RNN / LSTM / GRU language model of chapter 7."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlcore import text
+from dlcore.models.charrnn import CELLS, CharRNN, hidden_for_params, param_count
+
+V = 11
+
+
+def _ids(n: int, t: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, V, (n, t), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("embed_dim", [None, 5])
+def test_forward_shapes_for_every_cell(cell, embed_dim):
+    torch.manual_seed(0)
+    model = CharRNN(V, hidden_size=7, cell=cell, num_layers=2, embed_dim=embed_dim)
+    logits, state = model(_ids(3, 4))
+    assert logits.shape == (3, 4, V)
+    parts = state if cell == "lstm" else (state,)
+    assert len(parts) == (2 if cell == "lstm" else 1)
+    for p in parts:
+        assert p.shape == (2, 3, 7)  # torch's state layout: (num_layers, batch, hidden)
+    assert isinstance(model.rnn, CELLS[cell]) and model.rnn.batch_first
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_state_carried_over_equals_one_long_call(cell):
+    """Two consecutive chunks with the returned state give the logits of one call on the whole sequence."""
+    torch.manual_seed(1)
+    model = CharRNN(V, hidden_size=9, cell=cell, num_layers=2).double()
+    idx = _ids(2, 10, seed=3)
+    whole, state_whole = model(idx)
+    first, state = model(idx[:, :6])
+    second, state2 = model(idx[:, 6:], state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole, rtol=0, atol=1e-12)
+    for a, b in zip(state2 if cell == "lstm" else (state2,), state_whole if cell == "lstm" else (state_whole,)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # and a fresh state at the chunk boundary gives different logits: the state carries information
+    fresh, _ = model(idx[:, 6:])
+    assert (fresh - second).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("num_layers, embed_dim", [(1, None), (2, None), (1, 16), (3, 4)])
+def test_param_count_matches_the_module(cell, num_layers, embed_dim):
+    model = CharRNN(V, hidden_size=13, cell=cell, num_layers=num_layers, embed_dim=embed_dim)
+    assert sum(p.numel() for p in model.parameters()) == param_count(cell, V, 13, num_layers, embed_dim)
+
+
+def test_param_count_by_hand():
+    # LSTM, one-hot input V=11, H=13: 4*13*(11+13) weights + 2*4*13 biases; head 13*11 + 11
+    assert param_count("lstm", 11, 13) == 4 * 13 * 24 + 8 * 13 + 13 * 11 + 11
+    assert param_count("rnn", 11, 13) == 13 * 24 + 2 * 13 + 13 * 11 + 11
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("target", [20_000, 100_000, 250_000])
+def test_hidden_for_params_hits_the_target(cell, target):
+    h = hidden_for_params(cell, 103, target)
+    got = sum(p.numel() for p in CharRNN(103, h, cell).parameters())
+    assert abs(got - target) / target < 0.02
+    # it is the closest width: one more or one less unit is no closer
+    for other in (h - 1, h + 1):
+        assert abs(param_count(cell, 103, other) - target) >= abs(got - target)
+
+
+def test_equal_parameters_mean_narrower_gated_cells():
+    hs = {c: hidden_for_params(c, 103, 100_000) for c in ("rnn", "gru", "lstm")}
+    assert hs["rnn"] > hs["gru"] > hs["lstm"]
+
+
+def test_hidden_for_params_rejects_a_target_below_the_smallest_model():
+    with pytest.raises(ValueError, match="smaller than the smallest"):
+        hidden_for_params("lstm", 103, 10)
+
+
+def test_unknown_cell_is_a_clear_error():
+    with pytest.raises(ValueError, match="cell must be 'rnn', 'lstm' or 'gru'"):
+        CharRNN(V, 8, cell="transformer")
+    with pytest.raises(ValueError, match="cell must be"):
+        hidden_for_params("LSTM", V, 10_000)
+
+
+@pytest.mark.parametrize("kwargs", [dict(hidden_size=0), dict(num_layers=0), dict(embed_dim=0),
+                                    dict(dropout=1.0), dict(hidden_size=2.5)])
+def test_bad_sizes_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        CharRNN(V, **kwargs)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = CharRNN(V, 8, cell="gru")
+    with pytest.raises(ValueError, match=r"expected ids of shape \(batch, time\), got \(5,\)"):
+        model(torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty"):
+        model(torch.zeros(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match="integer"):
+        model(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        model(torch.full((2, 3), V, dtype=torch.long))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_wrong_hidden_size_in_state_is_a_clear_error(cell):
+    model = CharRNN(V, 8, cell=cell)
+    bad = torch.zeros(1, 2, 5)
+    state = (bad, bad) if cell == "lstm" else bad
+    with pytest.raises(ValueError, match=r"\(num_layers, batch, hidden\) = \(1, 2, 8\), got \(1, 2, 5\)"):
+        model(_ids(2, 3), state)
+    good = torch.zeros(1, 3, 8)  # right hidden size, wrong batch
+    with pytest.raises(ValueError, match="got"):
+        model(_ids(2, 3), (good, good) if cell == "lstm" else good)
+
+
+def test_lstm_state_must_be_a_pair():
+    model = CharRNN(V, 8, cell="lstm")
+    with pytest.raises(ValueError, match=r"pair \(h, c\)"):
+        model(_ids(2, 3), torch.zeros(1, 2, 8))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generate_works_and_is_seeded(cell):
+    torch.manual_seed(0)
+    model = CharRNN(V, 16, cell=cell)
+    prompt = torch.tensor([1, 2, 3])
+    a = text.generate(model, prompt, steps=20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    b = text.generate(model, prompt, steps=20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    c = text.generate(model, prompt, steps=20, temperature=1.0, generator=torch.Generator().manual_seed(8))
+    assert a.shape == (1, 23) and torch.equal(a[0, :3], prompt)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert int(a.min()) >= 0 and int(a.max()) < V
+
+
+def test_generate_greedy_matches_a_manual_argmax_loop():
+    """generate's carried state gives the same continuation as re-reading the whole text each step."""
+    torch.manual_seed(2)
+    model = CharRNN(V, 12, cell="lstm").eval()
+    out = text.generate(model, torch.tensor([4, 5]), steps=8, temperature=0.0)
+    seq = torch.tensor([[4, 5]])
+    with torch.no_grad():
+        for _ in range(8):
+            logits, _ = model(seq)
+            seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(out, seq)
+
+
+def test_training_lowers_the_loss_below_the_uniform_guess():
+    """A few Adam steps on a repeating pattern: the model learns it (a smoke test of the whole pipeline)."""
+    torch.manual_seed(0)
+    ids = torch.arange(40) % 5
+    model = CharRNN(5, 16, cell="gru")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        x, y = text.lm_batch(ids, 8, 10, g)
+        logits, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert text.evaluate_lm(model, ids, seq_len=10) < 0.2 < torch.log(torch.tensor(5.0)).item()
