@@ -123,3 +123,32 @@ def test_bad_input_raises_clear_errors():
         make_reversal(5, 3, num_symbols=1)
     with pytest.raises(ValueError, match="same shape"):
         sequence_accuracy(src, tgt[:, :2])
+
+
+class _MeanContextSeq2Seq(Seq2Seq):
+    """A stand-in for the next chapter's attention decoder: it adds the mean encoder state to each output."""
+
+    def decode_step(self, y_prev, state, enc_states):
+        assert enc_states.ndim == 3                      # all encoder states reach the decoder
+        h, state = self.decoder(self.tgt_embed(y_prev.reshape(-1, 1)), state)
+        return self.out(h[:, 0] + enc_states.mean(1)), state
+
+    def decode(self, tgt_in, state, enc_states):
+        steps = []
+        for t in range(tgt_in.shape[1]):
+            logits, state = self.decode_step(tgt_in[:, t], state, enc_states)
+            steps.append(logits)
+        return torch.stack(steps, 1), state
+
+
+def test_subclass_with_its_own_decode_step_is_used_by_forward_and_greedy_decode():
+    """The extension point for attention: encode/decode/decode_step are the only hooks forward and greedy use."""
+    torch.manual_seed(4)
+    base = Seq2Seq(11, hidden_size=8)
+    sub = _MeanContextSeq2Seq(11, hidden_size=8)
+    sub.load_state_dict(base.state_dict())
+    src, tgt = make_reversal(6, 5, seed=7)
+    with torch.no_grad():
+        assert not torch.allclose(sub(src, shift_right(tgt, BOS)), base(src, shift_right(tgt, BOS)))
+        out = sub.greedy_decode(src, 5, BOS)
+        assert torch.equal(sub(src, shift_right(out, BOS)).argmax(-1), out)
