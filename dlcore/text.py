@@ -220,8 +220,10 @@ def generate(model, prompt_ids, steps: int, temperature: float = 1.0, generator:
 class NGramLM:
     """An ``n``-gram count model with add-``alpha`` smoothing: p(w | c) = (N(c, w) + alpha) / (N(c) + alpha V).
 
-    The context ``c`` is the previous ``n - 1`` ids (none for a unigram). A context never seen in training
-    gets the uniform distribution 1/V, the add-alpha formula at N(c) = 0. Counts are kept sparse (sorted
+    The context ``c`` is the previous ``n - 1`` ids (none for a unigram); N(c) counts ``c`` only where a
+    next id follows it. The formula is the posterior mean of p(. | c) under a symmetric Dirichlet(alpha)
+    prior. A context never seen in training gets the uniform distribution 1/V, the add-alpha formula at
+    N(c) = 0: there is no backoff to shorter contexts and no interpolation between orders. Counts are kept sparse (sorted
     codes), so a 5-gram over a 100-symbol vocabulary costs memory for the contexts seen, not V^4 rows.
     """
 
@@ -286,6 +288,8 @@ class NGramLM:
         ctx_ids = _as_1d_ids(np.asarray(context, dtype=np.int64), "context")
         if len(ctx_ids) < k:
             raise ValueError(f"an {self.n}-gram needs a context of {k} ids, got {len(ctx_ids)}")
+        if k and (ctx_ids[len(ctx_ids) - k:].min() < 0 or ctx_ids[len(ctx_ids) - k:].max() >= self.V):
+            raise ValueError(f"context ids must lie in [0, {self.V}), got {ctx_ids[len(ctx_ids) - k:].tolist()}")
         code = 0
         for i in ctx_ids[len(ctx_ids) - k:]:
             code = code * self.V + int(i)

@@ -1,12 +1,24 @@
-"""dlcore.recurrent: the numpy RNN equals torch.nn.RNN forward and backward (BPTT) in float64."""
+"""dlcore.recurrent: the numpy RNN equals torch.nn.RNN forward and backward (BPTT) in float64.
+
+The gated cells (second half of the file):
+Forward outputs, final states and all gradients (inputs, initial states, every weight and bias) match torch to
+1e-10 after copying the weights; finite differences agree; bad input gives clear errors; and three planted
+bugs (two gate blocks swapped, the forget-gate path dropped from dc, Cho's GRU candidate instead of torch's)
+each fail the torch comparison, so the comparison can tell right from wrong.
+"""
 
 from __future__ import annotations
+
+import inspect
+import types
 
 import numpy as np
 import pytest
 import torch
 
 from dlcore import optim
+from dlcore import recurrent as rg
+from dlcore.autograd import Tensor
 from dlcore.gradcheck import check_gradient
 from dlcore.recurrent import RNN, check_sequence, check_state, torch_weights
 
@@ -146,10 +158,11 @@ def test_default_init_is_torchs_uniform_range():
     np.testing.assert_array_equal(RNN(3, 4, rng=9).W_hh.data, RNN(3, 4, rng=9).W_hh.data)
 
 
-@pytest.mark.parametrize("x_shape, message", [((4, 3), r"expected input of shape \(batch, time, 3\), got \(4, 3\)"),
-                                              ((2, 5, 4), r"expected input of shape \(batch, time, 3\), got \(2, 5, 4\)"),
-                                              ((2, 0, 3), "empty sequence"),
-                                              ((0, 4, 3), "empty batch")])
+@pytest.mark.parametrize("x_shape, message", [
+    ((4, 3), r"expected input of shape \(batch, time, 3\), got \(4, 3\)"),
+    ((2, 5, 4), r"expected input of shape \(batch, time, 3\), got \(2, 5, 4\)"),
+    ((2, 0, 3), "empty sequence"),
+    ((0, 4, 3), "empty batch")])
 def test_bad_input_shapes_raise_clear_errors(x_shape, message):
     with pytest.raises(ValueError, match=message):
         RNN(3, 5, rng=0).forward(np.zeros(x_shape))
@@ -190,3 +203,200 @@ def test_shared_helpers():
     assert w["W_xh"].shape == (3, 16) and w["W_hh"].shape == (4, 16)
     np.testing.assert_array_equal(w["b_ih"], np.zeros(16))
     np.testing.assert_array_equal(w["W_xh"], lstm.weight_ih_l0.detach().double().numpy().T)
+
+
+# ================================================================ the gated cells: LSTM and GRU
+
+
+def _torch_module(kind: str, D: int, H: int, seed: int):
+    torch.manual_seed(seed)
+    m = getattr(torch.nn, kind)(D, H, batch_first=True).double()
+    with torch.no_grad():  # spread the biases so that no gate sits near 1/2 by accident
+        for p in m.parameters():
+            p.uniform_(-0.8, 0.8)
+    return m
+
+
+def _compare_with_torch(module=rg, kind: str = "LSTM", N: int = 3, T: int = 5, D: int = 4, H: int = 6,
+                        seed: int = 0) -> dict[str, float]:
+    """Max abs difference to torch of every output and gradient, for random inputs, states and upstream grads."""
+    rng = np.random.default_rng(seed)
+    tm = _torch_module(kind, D, H, seed)
+    ours = getattr(module, kind)(D, H).copy_from_torch(tm)
+    x = rng.normal(size=(N, T, D))
+    h0, c0 = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    G, Gh, Gc = rng.normal(size=(N, T, H)), rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    xt = torch.tensor(x, requires_grad=True)
+    h0t, c0t = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+    if kind == "LSTM":
+        Yt, (hTt, cTt) = tm(xt, (h0t[None], c0t[None]))
+        loss = (Yt * torch.tensor(G)).sum() + (hTt[0] * torch.tensor(Gh)).sum() + (cTt[0] * torch.tensor(Gc)).sum()
+        Y, (hT, cT) = ours.forward(x, (h0, c0))
+        dx, (dh0, dc0) = ours.backward(G, (Gh, Gc))
+    else:
+        Yt, hTt = tm(xt, h0t[None])
+        loss = (Yt * torch.tensor(G)).sum() + (hTt[0] * torch.tensor(Gh)).sum()
+        Y, hT = ours.forward(x, h0)
+        dx, dh0 = ours.backward(G, Gh)
+    loss.backward()
+    diff = lambda a, b: float(np.max(np.abs(np.asarray(a) - b.detach().numpy())))  # noqa: E731
+    out = {"output": diff(Y, Yt), "h_T": diff(hT, hTt[0]), "dx": diff(dx, xt.grad), "dh0": diff(dh0, h0t.grad)}
+    if kind == "LSTM":
+        out.update({"c_T": diff(cT, cTt[0]), "dc0": diff(dc0, c0t.grad)})
+    out["dweight_ih_l0"] = diff(ours.W_xh.grad.T, tm.weight_ih_l0.grad)
+    out["dweight_hh_l0"] = diff(ours.W_hh.grad.T, tm.weight_hh_l0.grad)
+    if kind == "LSTM":  # one summed bias: its gradient equals that of either torch bias
+        out["dbias_ih_l0"] = diff(ours.b.grad, tm.bias_ih_l0.grad)
+        out["dbias_hh_l0"] = diff(ours.b.grad, tm.bias_hh_l0.grad)
+    else:
+        out["dbias_ih_l0"] = diff(ours.b_ih.grad, tm.bias_ih_l0.grad)
+        out["dbias_hh_l0"] = diff(ours.b_hh.grad, tm.bias_hh_l0.grad)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forward_and_all_gradients_match_torch(kind, seed):
+    errs = _compare_with_torch(kind=kind, seed=seed, N=2 + seed, T=3 + 2 * seed)
+    assert max(errs.values()) < TOL, errs
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_single_step_and_default_zero_state_match_torch(kind):
+    tm = _torch_module(kind, 3, 2, seed=5)
+    ours = rg.from_torch(tm)
+    x = np.random.default_rng(5).normal(size=(4, 1, 3))
+    Y, state = ours.forward(x)
+    Yt, _ = tm(torch.tensor(x))
+    assert np.max(np.abs(Y - Yt.detach().numpy())) < TOL
+    ours.backward(np.ones_like(Y))  # dstate None: no gradient arrives at the final state
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_gated_gradients_pass_finite_difference_check(kind):
+    rng = np.random.default_rng(3)
+    layer = getattr(rg, kind)(3, 4, rng=rng)
+    x = rng.normal(size=(2, 4, 3))
+    G = rng.normal(size=(2, 4, 4))
+
+    def loss_of_x(xv):
+        return float((layer.forward(xv)[0] * G).sum())
+
+    def loss_of_W(W):
+        old = layer.W_hh.data
+        layer.W_hh.data = W
+        try:
+            return float((layer.forward(x)[0] * G).sum())
+        finally:
+            layer.W_hh.data = old
+
+    layer.forward(x)
+    dx, _ = layer.backward(G)
+    check_gradient(loss_of_x, x, dx, tol=1e-6)
+    check_gradient(loss_of_W, layer.W_hh.data.copy(), layer.W_hh.grad, tol=1e-6)
+
+
+def test_parameter_gradients_accumulate_and_zero_grad_clears():
+    layer = rg.LSTM(2, 3, rng=0)
+    x = np.random.default_rng(0).normal(size=(2, 3, 2))
+    layer.forward(x)
+    layer.backward(np.ones((2, 3, 3)))
+    once = layer.W_xh.grad.copy()
+    layer.forward(x)
+    layer.backward(np.ones((2, 3, 3)))
+    assert np.allclose(layer.W_xh.grad, 2 * once)
+    layer.zero_grad()
+    assert all(p.grad is None for p in layer.parameters())
+    assert all(isinstance(p, Tensor) and p.requires_grad for p in layer.parameters())
+
+
+def test_parameter_counts_are_4x_and_3x_a_vanilla_rnn():
+    D, H = 5, 7
+    rnn = D * H + H * H + 2 * H  # torch.nn.RNN keeps two biases as well
+    assert sum(p.numel() for p in torch.nn.LSTM(D, H).parameters()) == 4 * rnn
+    assert rg.LSTM(D, H).num_parameters() == 4 * (rnn - H)  # one summed bias instead of two
+    assert rg.GRU(D, H).num_parameters() == 3 * rnn == sum(p.numel() for p in torch.nn.GRU(D, H).parameters())
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_to_torch_round_trip(kind):
+    layer = getattr(rg, kind)(3, 4, rng=1)
+    tm = layer.to_torch()
+    x = np.random.default_rng(1).normal(size=(2, 5, 3))
+    assert np.max(np.abs(layer.forward(x)[0] - tm(torch.tensor(x))[0].detach().numpy())) < TOL
+    back = rg.from_torch(tm)
+    for a, b in zip(layer.parameters(), back.parameters()):
+        assert np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bad_input_gives_clear_errors(kind):
+    layer = getattr(rg, kind)(3, 4)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, time, 3\), got \(2, 5\)"):
+        layer.forward(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, time, 3\), got \(2, 5, 2\)"):
+        layer.forward(np.zeros((2, 5, 2)))
+    with pytest.raises(ValueError, match="empty sequence"):
+        layer.forward(np.zeros((2, 0, 3)))
+    bad_h = np.zeros((2, 5))
+    with pytest.raises(ValueError, match=r"expected h0 of shape \(batch, hidden\) = \(2, 4\), got \(2, 5\)"):
+        layer.forward(np.zeros((2, 5, 3)), (bad_h, np.zeros((2, 4))) if kind == "LSTM" else bad_h)
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        getattr(rg, kind)(3, 4).backward(np.zeros((2, 5, 4)))
+    layer.forward(np.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match=r"expected dH_all of shape \(batch, time, hidden\) = \(2, 5, 4\)"):
+        layer.backward(np.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+        getattr(rg, kind)(3, 0)
+
+
+def test_lstm_state_errors_and_copy_errors():
+    with pytest.raises(ValueError, match=r"expected c0 of shape"):
+        rg.LSTM(3, 4).forward(np.zeros((2, 5, 3)), (np.zeros((2, 4)), np.zeros((3, 4))))
+    with pytest.raises(ValueError, match=r"pair \(h0, c0\)"):
+        rg.LSTM(3, 4).forward(np.zeros((2, 5, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="expected a torch.nn.LSTM, got GRU"):
+        rg.LSTM(3, 4).copy_from_torch(torch.nn.GRU(3, 4))
+    with pytest.raises(ValueError, match="only a one-layer, one-direction LSTM can be copied"):
+        rg.LSTM(3, 4).copy_from_torch(torch.nn.LSTM(3, 4, num_layers=2))
+    with pytest.raises(ValueError, match=r"torch GRU\(3, 5\) does not match GRU\(3, 4\)"):
+        rg.GRU(3, 4).copy_from_torch(torch.nn.GRU(3, 5))
+    with pytest.raises(ValueError, match="expected a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU"):
+        rg.from_torch(torch.nn.Linear(3, 4))
+
+
+# ------------------------------------------------------------------------------------------ planted bugs
+def _mutant(old: str, new: str) -> types.ModuleType:
+    """A copy of dlcore.recurrent with one piece of source text replaced (which must occur exactly once)."""
+    src = inspect.getsource(rg)
+    assert src.count(old) == 1, f"planted bug no longer applies: {old!r} occurs {src.count(old)} times"
+    mod = types.ModuleType("recurrent_mutant")
+    exec(compile(src.replace(old, new), "recurrent_mutant", "exec"), mod.__dict__)
+    return mod
+
+
+PLANTED_BUGS = {
+    # gate blocks f and i swapped in the LSTM forward
+    "lstm_swap_i_f": ("LSTM", "i, f, g, o = (_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])",
+                      "f, i, g, o = (_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])"),
+    # the forget-gate path dropped from dc (the cell gradient no longer flows back to c_{t-1})
+    "lstm_drop_forget_path": ("LSTM", "dc = dc * f  #", "dc = dc * 0  #"),
+    # Cho et al.'s candidate (reset before the matmul) where torch applies it after
+    "gru_cho_candidate": ("GRU", "n = np.tanh(Ax[:, t, 2 * H:] + r * ah[:, 2 * H:])",
+                          "n = np.tanh(Ax[:, t, 2 * H:] + (r * h) @ W_hh[:, 2 * H:] + b_hh[2 * H:])"),
+    # GRU update gate used the wrong way round: h_t = z * n + (1 - z) * h_{t-1}
+    "gru_flip_z": ("GRU", "h = (1.0 - z) * n + z * h", "h = z * n + (1.0 - z) * h"),
+}
+
+
+def test_unmutated_copy_passes():
+    mod = _mutant("State = tuple", "State = tuple")
+    assert max(_compare_with_torch(mod, "LSTM").values()) < TOL
+    assert max(_compare_with_torch(mod, "GRU").values()) < TOL
+
+
+@pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
+def test_planted_bugs_fail_the_torch_comparison(bug):
+    kind, old, new = PLANTED_BUGS[bug]
+    errs = _compare_with_torch(_mutant(old, new), kind)
+    assert max(errs.values()) > 1e-3, (bug, errs)

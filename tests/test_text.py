@@ -288,6 +288,8 @@ def test_ngram_bad_input_raises():
         text.NGramLM(2, 5).fit(np.array([0, 5, 1]))
     with pytest.raises(ValueError, match="fit"):
         text.NGramLM(2, 5).nll(np.array([0, 1]))
+    with pytest.raises(ValueError, match="context ids"):
+        text.NGramLM(3, 5).fit(np.array([0, 1, 2, 3])).next_log_probs([1, 5])
 
 
 def test_perplexity_of_uniform_is_vocab_size():
