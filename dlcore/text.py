@@ -223,8 +223,8 @@ class NGramLM:
     The context ``c`` is the previous ``n - 1`` ids (none for a unigram); N(c) counts ``c`` only where a
     next id follows it. The formula is the posterior mean of p(. | c) under a symmetric Dirichlet(alpha)
     prior. A context never seen in training gets the uniform distribution 1/V, the add-alpha formula at
-    N(c) = 0: there is no backoff to shorter contexts and no interpolation between orders. Counts are kept sparse (sorted
-    codes), so a 5-gram over a 100-symbol vocabulary costs memory for the contexts seen, not V^4 rows.
+    N(c) = 0: there is no backoff to shorter contexts and no interpolation between orders. Counts are kept
+    sparse (sorted codes), so a 5-gram over a 100-symbol vocabulary costs memory for the contexts seen, not V^4 rows.
     """
 
     def __init__(self, n: int, vocab_size: int, alpha: float = 1.0) -> None:

@@ -10,7 +10,6 @@ from torch import nn
 from dlcore import text
 from dlcore.device import make_generator
 
-
 # ---------------------------------------------------------------- splits and batches
 
 def test_split_ids_is_contiguous_with_val_tail():
