@@ -164,3 +164,19 @@ def test_training_lowers_the_loss_below_the_uniform_guess():
         loss.backward()
         opt.step()
     assert text.evaluate_lm(model, ids, seq_len=10) < 0.2 < torch.log(torch.tensor(5.0)).item()
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_forget_bias_sets_only_the_forget_block(num_layers):
+    torch.manual_seed(0)
+    ref = CharRNN(V, 6, "lstm", num_layers=num_layers)
+    torch.manual_seed(0)
+    model = CharRNN(V, 6, "lstm", num_layers=num_layers, forget_bias=1.0)
+    for layer in range(num_layers):
+        b = getattr(model.rnn, f"bias_ih_l{layer}") + getattr(model.rnn, f"bias_hh_l{layer}")
+        torch.testing.assert_close(b[6:12], torch.ones(6))  # torch's gate order (i, f, g, o)
+        ref_b = getattr(ref.rnn, f"bias_ih_l{layer}") + getattr(ref.rnn, f"bias_hh_l{layer}")
+        torch.testing.assert_close(b[:6], ref_b[:6])  # the other gates keep torch's default draw
+        torch.testing.assert_close(b[12:], ref_b[12:])
+    with pytest.raises(ValueError, match="LSTM only"):
+        CharRNN(V, 6, "gru", forget_bias=1.0)

@@ -81,11 +81,13 @@ class CharRNN(nn.Module):
     ``forward(idx, state=None)`` takes int64 ids ``(N, T)`` and returns ``(logits, state)`` with logits
     ``(N, T, vocab_size)``. Passing the returned state into the next call continues the sequence exactly:
     two calls on consecutive chunks give the same logits as one call on their concatenation.
-    ``dropout`` acts between stacked layers and before the output layer.
+    ``dropout`` acts between stacked layers and before the output layer. ``forget_bias`` (LSTM only) sets
+    the summed forget-gate bias ``b_ih + b_hh`` of every layer to that value at initialization (Jozefowicz
+    et al. 2015 recommend 1), instead of torch's default uniform draw around 0.
     """
 
     def __init__(self, vocab_size: int, hidden_size: int = 256, cell: str = "lstm", num_layers: int = 1,
-                 embed_dim: int | None = None, dropout: float = 0.0) -> None:
+                 embed_dim: int | None = None, dropout: float = 0.0, forget_bias: float | None = None) -> None:
         super().__init__()
         _check_cell(cell)
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
@@ -103,6 +105,13 @@ class CharRNN(nn.Module):
         d_in = vocab_size if embed_dim is None else embed_dim
         self.rnn = CELLS[cell](d_in, hidden_size, num_layers=num_layers, batch_first=True,
                                dropout=dropout if num_layers > 1 else 0.0)
+        if forget_bias is not None:
+            if cell != "lstm":
+                raise ValueError(f"forget_bias applies to the LSTM only, got cell={cell!r}")
+            with torch.no_grad():  # torch's gate order (i, f, g, o): the f block is rows H:2H of each bias
+                for layer in range(num_layers):
+                    getattr(self.rnn, f"bias_ih_l{layer}")[hidden_size:2 * hidden_size] = float(forget_bias)
+                    getattr(self.rnn, f"bias_hh_l{layer}")[hidden_size:2 * hidden_size] = 0.0
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)  # stores W_hy^T: weight (V, H)
 
