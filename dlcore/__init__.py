@@ -28,4 +28,4 @@ Each module holds one concept, in the order the book introduces it:
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
