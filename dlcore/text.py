@@ -285,7 +285,7 @@ class NGramLM:
         if not hasattr(self, "joint_codes_"):
             raise ValueError("call fit(train_ids) before scoring")
         k = self.n - 1
-        ctx_ids = _as_1d_ids(np.asarray(context, dtype=np.int64), "context")
+        ctx_ids = _as_1d_ids(context, "context")
         if len(ctx_ids) < k:
             raise ValueError(f"an {self.n}-gram needs a context of {k} ids, got {len(ctx_ids)}")
         if k and (ctx_ids[len(ctx_ids) - k:].min() < 0 or ctx_ids[len(ctx_ids) - k:].max() >= self.V):

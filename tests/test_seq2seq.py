@@ -152,3 +152,58 @@ def test_subclass_with_its_own_decode_step_is_used_by_forward_and_greedy_decode(
         assert not torch.allclose(sub(src, shift_right(tgt, BOS)), base(src, shift_right(tgt, BOS)))
         out = sub.greedy_decode(src, 5, BOS)
         assert torch.equal(sub(src, shift_right(out, BOS)).argmax(-1), out)
+
+
+# ---------------------------------------------------------------- boundaries, defaults and messages
+
+def test_decode_step_passes_the_encoder_states_to_decode():
+    """A subclass that overrides only ``decode`` (an attention decoder) still gets every encoder state."""
+
+    class NeedsContext(Seq2Seq):
+        def decode(self, tgt_in, state, enc_states):
+            assert isinstance(enc_states, torch.Tensor) and enc_states.shape == (2, 3, 4)
+            return super().decode(tgt_in, state, enc_states)
+
+    src, _ = make_reversal(2, 3)
+    assert NeedsContext(11, hidden_size=4).greedy_decode(src, 2, BOS).shape == (2, 2)
+
+
+def test_smallest_valid_sizes_and_defaults():
+    m = Seq2Seq(2, hidden_size=1)  # vocab 2 and hidden 1 are allowed
+    assert m(torch.ones(1, 1, dtype=torch.long), torch.ones(1, 1, dtype=torch.long)).shape == (1, 1, 2)
+    assert Seq2Seq(11).hidden_size == 128
+    m = Seq2Seq(11, hidden_size=8, embed_dim=4)
+    assert m.src_embed.embedding_dim == m.tgt_embed.embedding_dim == m.encoder.input_size == 4
+    for vocab, hidden in [(1, 4), (11, 0)]:
+        message = rf"^vocab_size must be >= 2 and hidden_size >= 1, got {vocab} and {hidden}$"
+        with pytest.raises(ValueError, match=message):
+            Seq2Seq(vocab, hidden_size=hidden)
+    src, tgt = make_reversal(1, 1, num_symbols=2)  # n = length = 1 and two symbols are allowed
+    assert src.shape == (1, 1) and torch.equal(src, tgt)
+    assert torch.equal(make_reversal(4, 5)[0], make_reversal(4, 5, num_symbols=10, seed=0)[0])
+    assert int(make_reversal(500, 4)[0].max()) == 9  # ten digits by default; id 10 stays free for BOS
+
+
+def test_id_equal_to_vocab_size_is_rejected_and_messages_name_the_input():
+    m = Seq2Seq(11, hidden_size=4)
+    ok = torch.zeros(2, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"^src holds token ids outside \[0, 11\): min 0, max 11$"):
+        m(torch.tensor([[0, 11, 3], [1, 2, 3]]), ok)
+    with pytest.raises(ValueError, match=r"^tgt_in holds token ids outside"):
+        m(ok, torch.full((2, 3), 11))
+    with pytest.raises(ValueError, match=r"^src holds token ids outside"):
+        m.encode(torch.full((2, 3), 11))
+    with pytest.raises(ValueError, match=r"^expected src of shape \(batch, time\) holding token ids, got \(3,\)$"):
+        m.encode(torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"got list$"):
+        m.encode([[1, 2]])
+    with pytest.raises(ValueError, match=r"same batch size, got 2 and 1$"):
+        m(ok, ok[:1, :2])
+
+
+def test_shift_right_of_a_single_token_and_bad_shapes():
+    assert torch.equal(shift_right(torch.tensor([[5], [6]]), 9), torch.tensor([[9], [9]]))
+    with pytest.raises(ValueError, match=r"^expected tgt of shape \(batch, time\) with time >= 1, got \(3,\)$"):
+        shift_right(torch.zeros(3, dtype=torch.long), 9)
+    with pytest.raises(ValueError, match=r"with time >= 1, got \(2, 0\)$"):
+        shift_right(torch.zeros(2, 0, dtype=torch.long), 9)

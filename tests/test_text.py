@@ -301,3 +301,124 @@ def test_reexports_tokenizer_and_corpus():
     corpus = text.load_text("pydoc")
     tok = text.CharTokenizer(corpus)
     assert tok.decode(tok.encode(corpus[:100])) == corpus[:100]
+
+
+# ---------------------------------------------------------------- boundaries, defaults and messages
+
+def test_split_ids_default_fraction_and_smallest_splits():
+    tr, va = text.split_ids(np.arange(100))
+    assert len(tr) == 90 and len(va) == 10  # val_fraction defaults to 0.1
+    tr, va = text.split_ids(np.arange(2), 0.5)  # one id each is enough
+    assert tr.tolist() == [0] and va.tolist() == [1]
+    for n, frac in [(1, 0.5), (5, 0.05)]:  # an empty train part, an empty validation part
+        with pytest.raises(ValueError, match=rf"^{n} ids are too few to split with val_fraction={frac}$"):
+            text.split_ids(np.arange(n), frac)
+
+
+def test_ids_must_be_a_1d_integer_sequence():
+    with pytest.raises(ValueError, match=r"^ids must be a 1-D sequence of token ids, got shape \(2, 3\)$"):
+        text.split_ids(np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match=r"^ids must hold integer token ids, got dtype float64$"):
+        text.split_ids(np.zeros(10))
+
+
+def test_lm_batch_smallest_sizes_messages_and_device():
+    x, y = text.lm_batch(np.arange(2), batch_size=1, seq_len=1, generator=make_generator(0))
+    assert x.tolist() == [[0]] and y.tolist() == [[1]]
+    for b, t in [(0, 4), (2, 0)]:
+        with pytest.raises(ValueError, match=rf"^batch_size and seq_len must be positive, got {b} and {t}$"):
+            text.lm_batch(np.arange(10), b, t)
+    with pytest.raises(ValueError, match=r"^seq_len=10 needs at least 11 ids"):
+        text.lm_batch(np.arange(10), 2, 10)
+    x, y = text.lm_batch(np.arange(20), 2, 4, make_generator(0), device="meta")  # moved, not computed
+    assert x.device.type == y.device.type == "meta"
+
+
+def test_device_follows_the_model_and_falls_back_to_cpu():
+    assert text._device_of(nn.Linear(2, 2).to("meta"), None).type == "meta"
+    assert text._device_of(nn.Linear(2, 2), "meta").type == "meta"
+    assert text._device_of(lambda x: x, None) == torch.device("cpu")  # a plain function has no parameters
+    V = 4
+    nll = text.evaluate_lm(lambda x: torch.zeros(*x.shape, V), np.array([0, 1, 2, 3, 0]), seq_len=2)
+    assert nll == pytest.approx(math.log(V))
+
+
+def test_sample_next_defaults_and_plain_lists():
+    logits = torch.randn(300, 6, generator=make_generator(2))
+    assert torch.equal(text.sample_next(logits, generator=make_generator(3)),
+                       text.sample_next(logits, 1.0, make_generator(3)))  # temperature defaults to 1
+    assert text.sample_next([[0.0, 5.0, 0.0]], 0.0).tolist() == [1]  # a list of rows is accepted
+    ids = text.sample_next(logits, 1.0)  # no generator: torch's global one
+    assert ids.shape == (300,) and int(ids.min()) >= 0 and int(ids.max()) < 6
+
+
+def test_extreme_temperature_never_overflows_to_nan():
+    logits = torch.tensor([[0.0, 1000.0, -3.0]])  # float32: (logits + max) / 1e-38 would be +inf
+    assert text.sample_next(logits, 1e-38, make_generator(0)).tolist() == [1]
+
+
+def test_one_row_without_finite_logits_is_rejected_and_messages_are_exact():
+    with pytest.raises(ValueError, match=r"^every row of logits needs at least one finite entry$"):
+        text.sample_next(torch.tensor([[0.0, 1.0], [float("-inf"), float("-inf")]]), 1.0)
+    with pytest.raises(ValueError, match=r"^logits contain NaN or \+inf$"):
+        text.sample_next(torch.tensor([[0.0, float("nan")]]), 1.0)
+
+
+def test_trigram_counts_match_dense_add_alpha_formula():
+    V, alpha = 4, 0.5
+    rng = np.random.default_rng(1)
+    tr, va = rng.integers(0, V, 4000), rng.integers(0, V, 300)
+    N = np.zeros((V, V, V))
+    np.add.at(N, (tr[:-2], tr[1:-1], tr[2:]), 1)
+    P = (N + alpha) / (N.sum(2, keepdims=True) + alpha * V)
+    expected = -np.mean(np.log(P[va[:-2], va[1:-1], va[2:]]))
+    assert text.ngram_nll(tr, va, 3, V, alpha) == pytest.approx(expected, rel=1e-12)
+    lm = text.NGramLM(3, V, alpha).fit(tr)
+    np.testing.assert_allclose(np.exp(lm.next_log_probs([0, 2, 1])), P[2, 1], rtol=1e-12)
+    # alpha defaults to 1 (add-one smoothing)
+    assert text.ngram_nll(tr, va, 3, V) == pytest.approx(text.ngram_nll(tr, va, 3, V, 1.0), rel=1e-15)
+    assert text.NGramLM(3, V).alpha == 1.0
+
+
+def test_pairs_that_differ_in_one_id_never_share_a_code():
+    V, n = 1000, 6  # (context, next id) codes near 1e18: beyond float64's exact integers (2**53)
+    lm = text.NGramLM(n, V).fit([999] * 5 + [0])
+    seen, unseen = lm.log_prob([999] * 5 + [0])[0], lm.log_prob([999] * 5 + [1])[0]
+    assert seen == pytest.approx(np.log(2 / (1 + V)))
+    assert unseen == pytest.approx(np.log(1 / (1 + V)))  # the context was seen, this pair was not
+
+
+def test_ngram_size_limits_and_messages():
+    assert np.exp(text.NGramLM(1, 1).fit([0]).log_prob([0, 0])).tolist() == [1.0, 1.0]  # V = 1 is allowed
+    text.NGramLM(61, 2)  # 2**61 codes fit in int64
+    with pytest.raises(ValueError, match=r"^n=62 with vocab_size=2 overflows the int64 context codes$"):
+        text.NGramLM(62, 2)
+    with pytest.raises(ValueError, match=r"^vocab_size must be positive, got 0$"):
+        text.NGramLM(2, 0)
+    lm = text.NGramLM(2, 5)
+    with pytest.raises(ValueError, match=r"^call fit\(train_ids\) before scoring$"):
+        lm.log_prob([0, 1])
+    with pytest.raises(ValueError, match=r"^call fit\(train_ids\) before scoring$"):
+        lm.next_log_probs([0])
+    lm.fit([0, 1])  # exactly n ids are enough
+    with pytest.raises(ValueError, match=r"^ids needs at least n=2 ids, got 1$"):
+        lm.fit([0])
+    with pytest.raises(ValueError, match=r"^ids must lie in \[0, 5\), got range \[0, 5\]$"):
+        lm.fit([0, 5])
+    with pytest.raises(ValueError, match=r"^ids must lie in \[0, 5\)"):
+        lm.log_prob([0, 5])
+    with pytest.raises(ValueError, match=r"^ids must be a 1-D sequence"):
+        lm.fit(np.zeros((2, 2), dtype=int))
+    with pytest.raises(ValueError, match=r"^context must be a 1-D sequence"):
+        lm.next_log_probs([[0]])
+    with pytest.raises(ValueError, match=r"^context must hold integer token ids"):
+        lm.next_log_probs([0, 1.7])  # not silently truncated to id 1
+    tri = text.NGramLM(3, 5).fit([0, 1, 2])
+    with pytest.raises(ValueError, match=r"^an 3-gram needs a context of 2 ids, got 1$"):
+        tri.next_log_probs([1])
+    with pytest.raises(ValueError, match=r"got \[1, 5\]$"):
+        tri.next_log_probs([0, 1, 5])
+
+
+def test_perplexity_of_an_array():
+    np.testing.assert_allclose(text.perplexity(np.log(np.array([2.0, 7.0]))), [2.0, 7.0])
