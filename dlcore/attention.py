@@ -25,7 +25,8 @@ where ``M`` is 0 where a query may attend to a key and -inf where it may not (Va
 Causal masks are aligned **bottom-right**: with ``Tq`` queries and ``Tk >= Tq`` keys, query ``i`` sits at position
 ``Tk - Tq + i`` and may attend to keys ``0 .. Tk - Tq + i``. For ``Tq == Tk`` (training) this is the usual
 lower-triangular mask and equals torch's ``is_causal=True``; for ``Tq < Tk`` (generation with a KV cache, new
-queries after cached keys) it is the mask a decoder needs, whereas torch's ``is_causal`` aligns top-left.
+queries after cached keys) it is the mask a decoder needs, whereas torch's ``is_causal`` aligns top-left
+(query ``i`` sees keys ``0 .. i``); ``torch.nn.attention.bias.causal_lower_right`` is torch's bottom-right mask.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Shapes: ``q`` (..., Tq, d), ``k`` (..., Tk, d), ``v`` (..., Tk, dv); ``out`` (..., Tq, dv) and ``weights``
     (..., Tq, Tk), whose rows sum to one. ``mask`` is boolean (``True`` = may attend) or a float added to the
     scores; it must broadcast to (..., Tq, Tk). ``causal=True`` also blocks keys after each query (aligned
-    bottom-right, see the module docstring). A query whose every key is blocked gets NaN weights, as in torch's
-    reference implementation. ``dropout_p`` (training only; pass 0 at evaluation) drops attention weights after
+    bottom-right, see the module docstring). A query whose every key is blocked gets NaN weights and output, as
+    in ``nn.MultiheadAttention`` and the reference code in the docs of ``F.scaled_dot_product_attention`` (torch's
+    own kernel returns zeros for such a row instead); keep at least one key per query. ``dropout_p`` (training only; pass 0 at evaluation) drops attention weights after
     the softmax; the returned ``weights`` are the ones before dropout.
     """
     if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:

@@ -95,6 +95,13 @@ def test_causal_mask_is_lower_triangular_and_bottom_right_aligned_for_cached_key
     full, _ = scaled_dot_product_attention(q, k, v, causal=True)
     tail, _ = scaled_dot_product_attention(q[:, 4:], k, v, causal=True)
     assert (full[:, 4:] - tail).abs().max() < 1e-14
+    # torch names this alignment causal_lower_right; its is_causal=True aligns top-left and differs for Tq < Tk
+    from torch.nn.attention.bias import causal_lower_right
+    ref = F.scaled_dot_product_attention(q[:, 4:], k, v, attn_mask=causal_lower_right(2, 6))
+    assert (ref - tail).abs().max() < 1e-14
+    assert (F.scaled_dot_product_attention(q[:, 4:], k, v, is_causal=True) - tail).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="T <= k_len"):
+        causal_mask(5, k_len=3)
 
 
 def test_causal_attention_ignores_future_tokens():
