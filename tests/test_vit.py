@@ -1,0 +1,104 @@
+"""Tests for dlcore.models.vit: shapes, patches, positions and counts of the Vision Transformer."""
+import pytest
+import torch
+
+from dlcore.models.vit import ViT, param_count, patchify, unpatchify
+
+
+def small(**kw) -> ViT:
+    torch.manual_seed(0)
+    args = dict(d_model=16, depth=2, n_heads=2)
+    args.update(kw)
+    return ViT(**args).double().eval()
+
+
+def test_output_shapes():
+    model = small()
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64)
+    assert model(x).shape == (5, 10)
+    assert model.tokens(x).shape == (5, 1 + 16, 16)
+    maps = model.attention_maps(x)
+    assert len(maps) == 2 and maps[0].shape == (5, 2, 17, 17)
+    assert torch.allclose(maps[0].sum(-1), torch.ones(5, 2, 17, dtype=torch.float64))
+
+
+def test_patchify_layout_and_round_trip():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float64).reshape(2, 3, 8, 8)
+    p = patchify(x, 4)
+    assert p.shape == (2, 4, 3 * 16)
+    # patch 1 is the top-right 4x4 block, flattened as (channel, row, column)
+    assert torch.equal(p[0, 1], x[0, :, 0:4, 4:8].reshape(-1))
+    assert torch.equal(p[1, 2], x[1, :, 4:8, 0:4].reshape(-1))
+    assert torch.equal(unpatchify(p, 4, 8, channels=3), x)
+    for ps in (1, 2, 8):
+        assert torch.equal(unpatchify(patchify(x, ps), ps, 8, channels=3), x)
+
+
+def permuted_patches(x: torch.Tensor, perm: torch.Tensor, patch: int = 2) -> torch.Tensor:
+    return unpatchify(patchify(x, patch)[:, perm], patch, x.shape[-1], x.shape[1])
+
+
+def test_without_positions_permuting_patches_permutes_token_outputs():
+    model = small(pos="none")
+    torch.manual_seed(1)
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    perm = torch.randperm(16)
+    out, out_perm = model.tokens(x), model.tokens(permuted_patches(x, perm))
+    assert torch.allclose(out_perm[:, 1:], out[:, 1:][:, perm], atol=1e-10)   # patch tokens: equivariant
+    assert torch.allclose(out_perm[:, 0], out[:, 0], atol=1e-10)             # class token: invariant
+    assert torch.allclose(model(permuted_patches(x, perm)), model(x), atol=1e-10)
+
+
+def test_with_positions_permuting_patches_changes_the_outputs():
+    model = small()
+    torch.manual_seed(1)
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    perm = torch.randperm(16)
+    out, out_perm = model.tokens(x), model.tokens(permuted_patches(x, perm))
+    assert (out_perm[:, 1:] - out[:, 1:][:, perm]).abs().max() > 1e-3
+    assert (model(permuted_patches(x, perm)) - model(x)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pos="none"), dict(patch_size=4, d_model=24, depth=3, n_heads=3),
+                                dict(image_size=12, patch_size=3, in_channels=3, num_classes=7, mlp_ratio=4),
+                                dict(patch_size=1, depth=1)])
+def test_param_count_formula_matches_the_model(kw):
+    args = dict(d_model=16, depth=2, n_heads=2)
+    args.update(kw)
+    assert ViT(**args).num_params() == param_count(**{k: v for k, v in args.items() if k != "n_heads"})
+
+
+def test_default_param_count_by_hand():
+    # P = 16 patches of 4 numbers, d = 64, r = 2, L = 4, K = 10
+    d = 64
+    expected = 4 * d + d + d + 17 * d + 4 * (8 * d * d + 11 * d) + 2 * d + 10 * d + 10
+    assert param_count() == expected == ViT().num_params()
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    model = small()
+    for bad in (torch.rand(4, 64), torch.rand(4, 8, 8), torch.rand(4, 3, 8, 8), torch.rand(4, 1, 16, 16)):
+        with pytest.raises(ValueError, match=r"expected input of shape \(batch, 1, 8, 8\)"):
+            model(bad)
+
+
+def test_image_size_not_divisible_by_patch_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="divisible by patch_size"):
+        ViT(image_size=8, patch_size=3)
+    with pytest.raises(ValueError, match="divisible by patch_size"):
+        patchify(torch.rand(2, 1, 8, 8), 3)
+    with pytest.raises(ValueError, match="pos must be one of"):
+        ViT(pos="sinusoidal")
+
+
+def test_vit_trains_on_a_tiny_batch():
+    torch.manual_seed(0)
+    model = ViT(d_model=16, depth=1, n_heads=2)
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 10
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
