@@ -196,3 +196,16 @@ def test_dropout_only_in_training():
     assert torch.equal(m(x)[0], m(x)[0])
     m.train()
     assert not torch.equal(m(x)[0], m(x)[0])
+
+
+def test_gpt2_initialization_scales_the_residual_writers():
+    """Weights N(0, 0.02^2), biases 0; attention output and second MLP layer N(0, (0.02/sqrt(2L))^2)."""
+    torch.manual_seed(0)
+    L = 8
+    m = GPT(GPTConfig(vocab_size=V, context=CTX, d_model=128, n_heads=4, n_layers=L))
+    writers = torch.cat([w.flatten() for b in m.blocks for w in (b.attn.proj.weight, b.mlp[2].weight)])
+    readers = torch.cat([w.flatten() for b in m.blocks for w in (b.attn.qkv.weight, b.mlp[0].weight)])
+    assert abs(writers.std().item() / (0.02 / (2 * L) ** 0.5) - 1) < 0.02
+    assert abs(readers.std().item() / 0.02 - 1) < 0.02
+    assert abs(m.tok.weight.std().item() / 0.02 - 1) < 0.05
+    assert all(torch.all(b.attn.qkv.bias == 0) and torch.all(b.mlp[2].bias == 0) for b in m.blocks)

@@ -12,8 +12,9 @@
 - :func:`generate`: sampling with or without the KV cache (identical ids under a seeded generator).
 
 Conventions. Batch first, ``(N, T, d)``. Attention uses one fused projection ``qkv = nn.Linear(d, 3d)``;
-nn.Linear stores the transpose of the book's ``W`` (``qkv.weight`` is ``[W_q; W_k; W_v]ᵀ`` stacked, shape
-(3d, d)). Heads split the last dimension: head ``h`` uses columns ``h*d_head:(h+1)*d_head``.
+nn.Linear stores the transpose of the book's ``W`` (``qkv.weight`` is ``[W_q W_k W_v]ᵀ``: the three (d, d)
+matrices side by side, transposed, shape (3d, d)). Heads split the last dimension: head ``h`` uses columns
+``h*d_head:(h+1)*d_head``.
 
 Design choices (they fix the parameter count):
 - The head is **untied** from the token embedding (its own ``d x V`` matrix, plus ``V`` biases when
@@ -28,8 +29,10 @@ Design choices (they fix the parameter count):
   2021) and adds nothing to the input; ``"none"`` gives no positional information (the causal mask alone
   still lets a decoder infer some).
 
-Initialisation follows GPT-2: weights N(0, 0.02²), the two projections that write into the residual
-stream N(0, (0.02/√(2L))²), biases 0.
+Initialisation follows GPT-2 (Radford et al., 2019) as nanoGPT reads it: every Linear and Embedding weight
+N(0, 0.02²), biases 0, and the two projections that write into the residual stream (attention output,
+second MLP layer) N(0, (0.02/√(2L))²), the paper's scaling "by 1/√N, N the number of residual layers",
+N = 2L. (GPT-2's released code drew the position table with std 0.01; here all tables use 0.02.)
 """
 from __future__ import annotations
 
@@ -278,8 +281,9 @@ def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
 
     Weight matmuls: 2 per weight of the blocks and the head, 2·(L(4 + 2r)d² + dV). Attention: per layer and
     token, the scores q·k against ``seq_len`` keys (2·seq_len·d over all heads) and the weighted sum of
-    ``seq_len`` values (2·seq_len·d): 4·L·seq_len·d. This counts the full T x T score matrix, as fused kernels
-    compute it and as FlopCounterMode counts it (a causal kernel could skip half). Embedding lookups,
+    ``seq_len`` values (2·seq_len·d): 4·L·seq_len·d. This counts the full T x T score matrix, as FlopCounterMode
+    counts it and as PaLM's MFU (6N + 12·L·T·d per trained token) does; a causal model needs only the lower
+    triangle, on average (T + 1)/2 keys per query, and Kaplan et al. (2020) count that half, 2·L·T·d. Embedding lookups,
     LayerNorm, softmax, GELU and bias additions are not matmuls and are left out. A training step costs
     about 3x this (the backward pass does two matmuls for every forward one).
     """
