@@ -385,6 +385,33 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
+def make_associative_recall(n: int, num_pairs: int = 8, num_keys: int = 32, num_values: int = 32,
+                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` associative-recall sequences: ``num_pairs`` key-value pairs, then a query key (chapter 8).
+
+    Vocabulary layout (``num_keys + num_values`` token ids): keys are ids ``0 .. num_keys - 1``, values are
+    ids ``num_keys .. num_keys + num_values - 1``. Each row of ``X`` (int64, shape ``(n, 2*num_pairs + 1)``)
+    reads ``k_1 v_1 k_2 v_2 ... k_P v_P q``: the ``P`` keys of a row are distinct (drawn without replacement),
+    the values are drawn independently and may repeat, and the query ``q`` is one of the row's keys chosen
+    uniformly. ``y`` (int64, shape ``(n,)``) is the value token paired with ``q``, so a model that predicts
+    at the last position answers with a value id. The same seed gives the same sequences.
+    """
+    _check_n(n)
+    for name, value in (("num_pairs", num_pairs), ("num_keys", num_keys), ("num_values", num_values)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if num_pairs > num_keys:
+        raise ValueError(f"num_pairs={num_pairs} needs that many distinct keys, but num_keys={num_keys}")
+    rng = np.random.default_rng(seed)
+    keys = np.argsort(rng.random((n, num_keys)), axis=1)[:, :num_pairs]  # distinct keys in each row
+    values = num_keys + rng.integers(0, num_values, size=(n, num_pairs))
+    which = rng.integers(0, num_pairs, size=n)  # the position of the queried pair
+    rows = np.arange(n)
+    X = np.empty((n, 2 * num_pairs + 1), dtype=np.int64)
+    X[:, 0:-1:2], X[:, 1:-1:2], X[:, -1] = keys, values, keys[rows, which]
+    return X, values[rows, which].astype(np.int64)
+
+
 # --------------------------------------------------------------------------------------------------
 # PyTorch loaders
 # --------------------------------------------------------------------------------------------------

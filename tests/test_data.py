@@ -358,3 +358,41 @@ def test_make_loader_yields_the_batches_of_a_plain_shuffled_dataloader():
     loader = data.make_loader(X, y, batch_size=4, seed=3)
     epoch1, epoch2 = ([b[1].tolist() for b in loader] for _ in range(2))
     assert epoch1 != epoch2 and sorted(sum(epoch1, [])) == list(range(25))  # each epoch reshuffles
+
+
+# ---------------------------------------------------------------- associative recall (chapter 8)
+def test_associative_recall_has_documented_layout_and_answers():
+    P, K, V = 6, 10, 7
+    X, y = data.make_associative_recall(500, num_pairs=P, num_keys=K, num_values=V, seed=4)
+    assert X.shape == (500, 2 * P + 1) and X.dtype == np.int64
+    assert y.shape == (500,) and y.dtype == np.int64
+    keys, values, query = X[:, 0:-1:2], X[:, 1:-1:2], X[:, -1]
+    assert ((keys >= 0) & (keys < K)).all() and ((values >= K) & (values < K + V)).all()
+    for row in range(len(X)):
+        assert len(set(keys[row].tolist())) == P  # distinct keys within a sequence
+        hits = np.flatnonzero(keys[row] == query[row])
+        assert len(hits) == 1  # the query's key is present, exactly once
+        assert y[row] == values[row, hits[0]]  # the target is the value paired with it
+    # every pair position gets queried, and every value id occurs
+    assert set(np.flatnonzero(keys == query[:, None]) % P) == set(range(P))
+    assert set(y.tolist()) == set(range(K, K + V))
+
+
+def test_associative_recall_is_seeded():
+    a = data.make_associative_recall(50, seed=1)
+    b = data.make_associative_recall(50, seed=1)
+    c = data.make_associative_recall(50, seed=2)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n=10, num_pairs=9, num_keys=8), "distinct keys"),
+    (dict(n=0), "n must be"),
+    (dict(n=10, num_pairs=0), "num_pairs"),
+    (dict(n=10, num_values=0), "num_values"),
+    (dict(n=10, num_keys=2.5), "num_keys"),
+])
+def test_associative_recall_rejects_bad_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.make_associative_recall(**kwargs)
