@@ -22,8 +22,10 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.conv``    NumPy convolution and pooling (im2col) with their backward passes (chapter 6)
 - ``dlcore.text``    character language-model tools: batches, evaluation, sampling, n-gram baselines (chapter 7)
 - ``dlcore.recurrent`` NumPy RNN, LSTM and GRU with hand-derived backpropagation through time (chapter 7)
+- ``dlcore.attention`` scaled dot-product and multi-head attention, masks, sinusoidal and rotary positions (chapter 8)
+- ``dlcore.hardware`` FLOP and byte counts, the roofline, measured GEMM throughput, peak FLOP/s, MFU (chapter 8)
 - ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6), ``charrnn``,
-  ``seq2seq`` (chapter 7)
+  ``seq2seq`` (chapter 7), ``gpt``, ``vit`` (chapter 8)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """

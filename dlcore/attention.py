@@ -87,8 +87,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     scores; it must broadcast to (..., Tq, Tk). ``causal=True`` also blocks keys after each query (aligned
     bottom-right, see the module docstring). A query whose every key is blocked gets NaN weights and output, as
     in ``nn.MultiheadAttention`` and the reference code in the docs of ``F.scaled_dot_product_attention`` (torch's
-    own kernel returns zeros for such a row instead); keep at least one key per query. ``dropout_p`` (training only; pass 0 at evaluation) drops attention weights after
-    the softmax; the returned ``weights`` are the ones before dropout.
+    own kernel returns zeros for such a row instead); keep at least one key per query. ``dropout_p`` (training
+    only; pass 0 at evaluation) drops attention weights after the softmax; the returned ``weights`` are the ones
+    before dropout.
     """
     if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
         raise ValueError(f"q, k, v need shape (..., T, d), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
