@@ -102,3 +102,12 @@ def test_vit_trains_on_a_tiny_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1
+
+
+def test_tokens_are_layer_normalized_and_the_head_reads_the_class_token():
+    model = small()
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    z = model.tokens(x)                        # the final LayerNorm starts with weight 1 and bias 0
+    assert torch.allclose(z.mean(-1), torch.zeros(3, 17, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose(z.var(-1, unbiased=False), torch.ones(3, 17, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose(model(x), model.head(z[:, 0]), atol=1e-12)
