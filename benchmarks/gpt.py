@@ -61,7 +61,7 @@ def run(profile: str, steps: int, warmup: int | None = None, seed: int = 0, comp
     gen = device.make_generator(seed)
     B, T = cfg_d["batch"], cfg.context
 
-    def step() -> float:
+    def step() -> torch.Tensor:
         x, y = text.lm_batch(train_ids, B, T, gen, device=dev)
         with autocast:
             logits, _ = fwd(x)

@@ -168,7 +168,8 @@ def measure_gemm(n: int, dtype="float32", device="cpu", lib: str = "torch", repe
 # -------------------------------------------------------------------------------- published peaks
 # Dense (no structured sparsity) peak FLOP/s in TFLOP/s and memory bandwidth in TB/s, from the vendors'
 # datasheets: NVIDIA H100 and H200 Tensor Core GPU datasheets (SXM column unless the name says PCIe),
-# NVIDIA A100 datasheet, NVIDIA V100 and T4 datasheets, NVIDIA L4 datasheet, NVIDIA Ada Lovelace
+# NVIDIA A100 datasheet (the same FLOP/s for every A100; bandwidth 2,039 GB/s SXM 80GB, 1,935 GB/s PCIe
+# 80GB, 1,555 GB/s for the 40GB cards), NVIDIA V100 and T4 datasheets, NVIDIA L4 datasheet, NVIDIA Ada Lovelace
 # architecture whitepaper (RTX 4090: FP16/BF16 tensor with FP32 accumulate), Google Cloud TPU
 # documentation (system architecture pages for v4, v5e, v5p). The datasheets print sparse figures for
 # tf32/bf16 (twice the dense ones, marked "with sparsity"); the table holds the dense ones.
@@ -176,9 +177,11 @@ def measure_gemm(n: int, dtype="float32", device="cpu", lib: str = "torch", repe
 
 _PEAKS: dict[str, dict[str, float]] = {
     "H100 SXM": {"fp64": 34, "fp32": 67, "tf32": 494.5, "bf16": 989.5, "fp16": 989.5, "tb_s": 3.35},
-    "H100 PCIe": {"fp64": 26, "fp32": 51, "tf32": 378, "bf16": 756, "fp16": 756, "tb_s": 2.0},
+    "H100 PCIe": {"fp64": 26, "fp32": 51, "tf32": 378, "bf16": 756.5, "fp16": 756.5, "tb_s": 2.0},
     "H200": {"fp64": 34, "fp32": 67, "tf32": 494.5, "bf16": 989.5, "fp16": 989.5, "tb_s": 4.8},
-    "A100": {"fp64": 9.7, "fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312, "tb_s": 2.039},
+    "A100": {"fp64": 9.7, "fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312, "tb_s": 2.039},  # SXM 80GB
+    "A100 PCIe 80GB": {"fp64": 9.7, "fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312, "tb_s": 1.935},
+    "A100 40GB": {"fp64": 9.7, "fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312, "tb_s": 1.555},
     "V100": {"fp64": 7.8, "fp32": 15.7, "fp16": 125, "tb_s": 0.9},
     "T4": {"fp32": 8.1, "fp16": 65, "tb_s": 0.32},
     "L4": {"fp32": 30.3, "tf32": 60, "bf16": 121, "fp16": 121, "tb_s": 0.3},
@@ -204,7 +207,9 @@ def _chip(device_name: str) -> str | None:
         if "nvl" in words:  # the NVL card has its own (lower) clocks: not in the table
             return None
         return "H100 PCIe" if "pcie" in words else "H100 SXM"
-    for key, token in (("H200", "h200"), ("A100", "a100"), ("V100", "v100"), ("T4", "t4"), ("L4", "l4"),
+    if "a100" in words:  # same FLOP/s for every A100; the bandwidth depends on the memory and the form factor
+        return "A100 40GB" if "40gb" in words else "A100 PCIe 80GB" if "pcie" in words else "A100"
+    for key, token in (("H200", "h200"), ("V100", "v100"), ("T4", "t4"), ("L4", "l4"),
                        ("RTX 4090", "4090")):
         if token in words:
             return key

@@ -75,7 +75,7 @@ def test_mfu_rejects_a_missing_or_bad_peak():
 
 @pytest.mark.parametrize("name, dtype, tflops", [
     ("NVIDIA H100 80GB HBM3", "bf16", 989.5),            # what torch.cuda.get_device_name returns (SXM)
-    ("NVIDIA H100 PCIe", torch.bfloat16, 756),
+    ("NVIDIA H100 PCIe", torch.bfloat16, 756.5),
     ("nvidia h200", "bfloat16", 989.5),
     ("NVIDIA A100-SXM4-80GB", "bf16", 312),
     ("NVIDIA A100-PCIE-40GB", "tf32", 156),
@@ -113,6 +113,20 @@ def test_peak_bandwidth_and_ridge_point_of_an_h100():
     assert bw == pytest.approx(3.35e12)
     assert hw.ridge_point(hw.peak_flops("H100 SXM"), bw) == pytest.approx(295.4, rel=1e-3)
     assert hw.peak_bandwidth("H200") > bw
+
+
+@pytest.mark.parametrize("name, tb_s", [
+    ("NVIDIA A100-SXM4-80GB", 2.039), ("NVIDIA A100 80GB PCIe", 1.935), ("NVIDIA A100-SXM4-40GB", 1.555),
+    ("NVIDIA A100-PCIE-40GB", 1.555), ("NVIDIA H200", 4.8), ("NVIDIA H100 PCIe", 2.0), ("TPU v5p", 2.765),
+])
+def test_peak_bandwidth_follows_the_datasheet_variant(name, tb_s):
+    assert hw.peak_bandwidth(name) == pytest.approx(tb_s * 1e12)
+
+
+def test_bf16_dense_peak_is_half_the_sparse_datasheet_figure():
+    # the datasheets print 1,979 (H100 SXM, H200), 1,513 (H100 PCIe) and 624 (A100) bf16 TFLOP/s "with sparsity"
+    for name, sparse in (("H100 SXM", 1979), ("H200", 1979), ("H100 PCIe", 1513), ("A100", 624)):
+        assert hw.peak_flops(name, "bf16") == pytest.approx(sparse / 2 * 1e12)
 
 
 @pytest.mark.parametrize("bad", [dict(device_name=3), dict(device_name="H100", dtype="int4")])
