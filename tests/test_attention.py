@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import types
 
 import pytest
@@ -187,6 +188,9 @@ def test_dropout_acts_only_in_training():
     x = _rand(2, 5, 8, seed=14, grad=False)
     mha.eval()
     assert torch.equal(mha(x), mha(x))
+    plain = MultiHeadAttention(8, 2, dropout=0.0, dtype=DT)
+    plain.load_state_dict(mha.state_dict())
+    assert torch.equal(mha(x), plain(x))                     # evaluation: exactly the module without dropout
     mha.train()
     assert not torch.equal(mha(x), mha(x))
 
@@ -232,9 +236,9 @@ def test_rope_rotates_pairs_i_and_i_plus_half():
 
 def test_bad_input_gives_clear_errors():
     q, k, v = _rand(2, 5, 4), _rand(2, 5, 3), _rand(2, 5, 3)
-    with pytest.raises(ValueError, match="same head dimension"):
+    with pytest.raises(ValueError, match=r"same head dimension, got q \(\.\.\., 4\) and k \(\.\.\., 3\)"):
         scaled_dot_product_attention(q, k, v)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"same length, got k \(\.\.\., 5, d\) and v \(\.\.\., 6, dv\)"):
         scaled_dot_product_attention(q, _rand(2, 5, 4), _rand(2, 6, 3))
     with pytest.raises(ValueError, match="does not broadcast"):
         scaled_dot_product_attention(q, q, v, mask=torch.ones(4, 5, dtype=torch.bool))
@@ -254,6 +258,128 @@ def test_bad_input_gives_clear_errors():
         apply_rope(torch.randn(6, 8), cos, sin)
     with pytest.raises(ValueError, match="head size 6"):
         apply_rope(torch.randn(4, 6), cos, sin)
+
+
+def test_sdpa_defaults_are_no_mask_and_no_dropout():
+    q, k = _rand(2, 5, 4, seed=20, grad=False), _rand(2, 7, 4, seed=21, grad=False)
+    v = _rand(2, 7, 3, seed=22, grad=False)
+    out, w = scaled_dot_product_attention(q, k, v)
+    assert (out - F.scaled_dot_product_attention(q, k, v)).abs().max() < TOL
+    assert (out - w @ v).abs().max() < TOL and (w > 0).all()        # every query sees every key
+
+
+def test_sdpa_accepts_unbatched_2d_inputs_and_rejects_1d_ones():
+    q, k, v = _rand(5, 4, seed=23, grad=False), _rand(6, 4, seed=24, grad=False), _rand(6, 3, seed=25, grad=False)
+    out, _ = scaled_dot_product_attention(q, k, v)
+    assert (out - F.scaled_dot_product_attention(q, k, v)).abs().max() < TOL
+    for bad in ((q[0], k, v), (q, k[0], v), (q, k, v[0])):
+        with pytest.raises(ValueError, match=r"q, k, v need shape \(\.\.\., T, d\), got "
+                           + ", ".join(re.escape(str(tuple(t.shape))) for t in bad)):
+            scaled_dot_product_attention(*bad)
+
+
+def test_additive_mask_of_another_dtype_keeps_the_inputs_dtype():
+    q = _rand(2, 5, 4, seed=26, grad=False).float()
+    mask = _rand(5, 5, seed=27, grad=False)                          # float64 mask, float32 inputs
+    out, w = scaled_dot_product_attention(q, q, q, mask=mask)
+    assert out.dtype == w.dtype == torch.float32
+    ref = F.scaled_dot_product_attention(q.double(), q.double(), q.double(), attn_mask=mask.float().double())
+    assert (out.double() - ref).abs().max() < 1e-5
+
+
+def test_dropout_zeroes_a_fraction_p_of_weights_and_rescales_the_rest():
+    torch.manual_seed(0)
+    T, p = 64, 0.2
+    q, k = _rand(4, T, 8, seed=28, grad=False), _rand(4, T, 8, seed=29, grad=False)
+    out, w = scaled_dot_product_attention(q, k, torch.eye(T, dtype=DT), dropout_p=p)   # v = I: out = dropped weights
+    assert torch.allclose(w.sum(-1), torch.ones(4, T, dtype=DT))      # returned weights: before dropout
+    dropped = out == 0
+    assert abs(dropped.double().mean().item() - p) < 0.02
+    assert (out[~dropped] - w[~dropped] / (1 - p)).abs().max() < 1e-12
+
+
+def test_causal_mask_of_zero_queries_is_empty_and_negative_sizes_are_errors():
+    assert causal_mask(0, k_len=3).shape == (0, 3)
+    with pytest.raises(ValueError, match="T=-1"):
+        causal_mask(-1, k_len=3)
+
+
+def test_padding_mask_accepts_lengths_1_to_T_only():
+    assert padding_mask([1, 4], 4)[:, 0, 0].tolist() == [[True, False, False, False], [True] * 4]
+    for bad in ([0, 4], [5, 4], [[2, 3]]):
+        with pytest.raises(ValueError, match=r"lengths must be a 1-D sequence of integers in \[1, 4\]"):
+            padding_mask(bad, 4)
+
+
+def test_multihead_sizes_defaults_and_errors():
+    mha = MultiHeadAttention(8, 1)                                   # one head of size 8 is fine
+    assert mha.d_head == 8 and mha.q_proj.bias is not None          # biases by default
+    assert sum(p.numel() for p in mha.parameters()) == 4 * 8 * 9
+    assert MultiHeadAttention(1, 1).d_head == 1
+    for d_model, n_heads in ((0, 1), (8, 0), (-4, 2)):
+        with pytest.raises(ValueError, match="positive multiple"):
+            MultiHeadAttention(d_model, n_heads)
+    with pytest.raises(ValueError, match="expected x_q of shape"):
+        mha(torch.randn(5, 8))
+    with pytest.raises(ValueError, match="expected x_kv of shape"):
+        mha(torch.randn(2, 5, 8), torch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match="same batch size, got 2 and 3"):
+        mha(torch.randn(2, 5, 8), torch.randn(3, 5, 8))
+
+
+def test_from_torch_copies_dropout_and_copy_from_torch_rejects_unsupported_modules():
+    ref = torch.nn.MultiheadAttention(8, 2, dropout=0.1, batch_first=True, dtype=DT)
+    ours = MultiHeadAttention.from_torch(ref)
+    assert ours.dropout == 0.1 and ours.q_proj.weight.dtype == DT
+    with pytest.raises(ValueError, match="bias mismatch"):
+        MultiHeadAttention(8, 2, bias=False, dtype=DT).copy_from_torch(ref)
+    for kw in (dict(add_bias_kv=True), dict(add_zero_attn=True), dict(kdim=4, vdim=4)):
+        with pytest.raises(ValueError, match="only nn.MultiheadAttention"):
+            MultiHeadAttention(8, 2).copy_from_torch(torch.nn.MultiheadAttention(8, 2, **kw))
+
+
+def test_results_are_made_on_the_requested_device():
+    """``device=`` is honoured everywhere (the meta device needs no accelerator and computes only shapes)."""
+    m = "meta"
+    assert causal_mask(3, device=m).is_meta
+    assert sinusoidal_positions(4, 4, device=m).is_meta
+    assert all(t.is_meta for t in rope_cache(4, 4, device=m))
+    assert all(p.is_meta for p in MultiHeadAttention(8, 2, device=m).parameters())
+    ref = torch.nn.MultiheadAttention(8, 2, batch_first=True, device=m)
+    assert all(p.is_meta for p in MultiHeadAttention.from_torch(ref).parameters())
+    q = torch.empty(2, 3, 4, device=m)
+    assert all(t.is_meta for t in scaled_dot_product_attention(q, q, q, causal=True))
+
+
+def test_position_tables_default_to_float32_and_base_10000():
+    P = sinusoidal_positions(3, 4)
+    cos, sin = rope_cache(3, 4)
+    assert P.dtype == cos.dtype == sin.dtype == torch.float32
+    th = torch.tensor([[t * 10000.0 ** (-2 * i / 4) for i in (0, 1, 0, 1)] for t in range(3)], dtype=DT)
+    assert (cos.double() - th.cos()).abs().max() < 1e-7 and (sin.double() - th.sin()).abs().max() < 1e-7
+    assert (P.double()[:, 2] - th[:, 1].sin()).abs().max() < 1e-7
+
+
+def test_position_tables_need_an_even_positive_size():
+    for d in (0, 3, 5):
+        with pytest.raises(ValueError, match="even"):
+            sinusoidal_positions(4, d)
+        with pytest.raises(ValueError, match="even"):
+            rope_cache(4, d)
+
+
+def test_apply_rope_keeps_the_dtype_of_x_and_checks_the_tables():
+    cos, sin = rope_cache(8, 4, dtype=DT)
+    x = torch.randn(3, 4)
+    y = apply_rope(x, cos, sin, offset=2)
+    assert y.dtype == torch.float32
+    assert (y.double() - apply_rope(x.double(), cos, sin, offset=2)).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="rope tables must both be"):
+        apply_rope(x, cos, sin[:5])
+    with pytest.raises(ValueError, match=r"positions 6\.\.8 were asked for"):
+        apply_rope(x, cos, sin, offset=6)
+    with pytest.raises(ValueError, match=r"positions -1\.\.1"):
+        apply_rope(x, cos, sin, offset=-1)
 
 
 # ------------------------------------------------------------------------------------------ planted bugs

@@ -1,9 +1,13 @@
 """Tests for dlcore.models.gpt: shapes, causal masking, kernels, KV cache, generation, counts, errors."""
+import re
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from dlcore.models.gpt import GPT, Block, GPTConfig, flops_per_token, generate, param_count
+from dlcore.attention import apply_rope, rope_cache, sinusoidal_positions
+from dlcore.models.gpt import GPT, Block, GPTConfig, SelfAttention, flops_per_token, generate, param_count
 from dlcore.text import generate as text_generate
 
 POS = ["learned", "sinusoidal", "rope", "none"]
@@ -70,7 +74,7 @@ def test_kv_cache_incremental_logits_equal_full_recomputation(pos, attn):
     x = ids(t=CTX)
     full = m(x)[0]
     pieces, state, t = [], None, 0
-    for size in (5, 1, 3, 1, 1, 5):     # a prompt, then single tokens and chunks, to the full context
+    for size in (5, 1, 3, 1, 2, 4):     # a prompt, then single tokens and chunks, to the full context
         logits, state = m(x[:, t:t + size], state)
         pieces.append(logits)
         t += size
@@ -142,7 +146,7 @@ def test_sequence_longer_than_context_is_a_clear_error():
     with pytest.raises(ValueError, match="context of 16"):
         m(torch.zeros(1, CTX + 1, dtype=torch.long))
     _, state = m(torch.zeros(1, CTX - 2, dtype=torch.long))
-    with pytest.raises(ValueError, match="context of 16"):
+    with pytest.raises(ValueError, match=r"sequence of length 17 \(cached 14 \+ new 3\) exceeds the model's context"):
         m(torch.zeros(1, 3, dtype=torch.long), state)
 
 
@@ -209,3 +213,99 @@ def test_gpt2_initialization_scales_the_residual_writers():
     assert abs(readers.std().item() / 0.02 - 1) < 0.02
     assert abs(m.tok.weight.std().item() / 0.02 - 1) < 0.05
     assert all(torch.all(b.attn.qkv.bias == 0) and torch.all(b.mlp[2].bias == 0) for b in m.blocks)
+
+
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal"])
+def test_positions_are_added_to_the_token_embeddings(pos):
+    m = make(pos)
+    x = ids(t=7)
+    table = m.pos_emb.weight if pos == "learned" else sinusoidal_positions(CTX, 24).double()  # stored as float32
+    h = m.tok(x) + table[:7]
+    for block in m.blocks:
+        h = block(h)
+    torch.testing.assert_close(m(x)[0], m.head(m.ln_f(h)), rtol=0, atol=1e-12)
+    if pos == "sinusoidal":
+        assert "pos_table" not in m.state_dict()            # a fixed buffer: not saved with the weights
+
+
+def test_rope_rotates_queries_and_keys_by_position():
+    torch.manual_seed(0)
+    att = SelfAttention(16, 2, pos="rope").double()
+    x = torch.randn(2, 70, 16, dtype=torch.float64)         # longer than the 64 rows built by default
+    q, k, v = (z.view(2, 70, 2, 8).transpose(1, 2) for z in att.qkv(x).split(16, dim=-1))
+    cos, sin = rope_cache(70, 8, dtype=torch.float64)
+    out = F.scaled_dot_product_attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, is_causal=True)
+    ref = att.proj(out.transpose(1, 2).reshape(2, 70, 16))
+    torch.testing.assert_close(att(x)[0], ref, rtol=0, atol=1e-12)
+    # the same weights in a whole model: rope changes the logits, with no parameter of its own
+    assert (make("rope")(ids())[0] - make("none")(ids())[0]).abs().max() > 1e-4
+
+
+def test_rope_table_is_built_once_and_rebuilt_for_longer_inputs_or_another_dtype():
+    torch.manual_seed(0)
+    att = SelfAttention(16, 2, pos="rope")
+    att(torch.randn(1, 5, 16))
+    table = att._rope_cache
+    assert table[0].shape == (64, 8)
+    att(torch.randn(1, 64, 16))
+    assert att._rope_cache is table                         # reused while it covers the positions
+    att(torch.randn(1, 65, 16))
+    assert att._rope_cache[0].shape == (65, 8)
+    att.double()
+    x = torch.randn(1, 5, 16, dtype=torch.float64)
+    fresh = SelfAttention(16, 2, pos="rope").double()
+    fresh.load_state_dict(att.state_dict())
+    torch.testing.assert_close(att(x)[0], fresh(x)[0], rtol=0, atol=1e-14)   # float64 tables, not float32 ones
+
+
+def test_runs_on_the_device_of_its_weights():
+    """Masks, positions and rope tables follow the input's device (meta: shapes only, no accelerator)."""
+    for pos in POS:
+        for attn in ("sdpa", "manual"):
+            m = make(pos, attn).to("meta")
+            x = torch.zeros(1, 4, dtype=torch.long, device="meta")
+            logits, state = m(x)
+            assert logits.is_meta and m(x[:, :2], state)[0].is_meta
+            assert all(w.is_meta for w in m.attention_maps(x))
+
+
+def test_defaults_of_self_attention_and_block():
+    att = SelfAttention(16, 2)
+    assert att.causal and not att.rope and att.attn == "sdpa" and att.qkv.bias is not None
+    block = Block(16, 2)
+    assert block.attn.causal and block.mlp[0].out_features == 64
+    assert SelfAttention(16, 1).d_head == 16                # a single head is allowed
+    with pytest.raises(ValueError, match="pos must be"):
+        SelfAttention(16, 2, pos="alibi")
+
+
+def test_config_bounds():
+    base = dict(vocab_size=V, context=CTX, d_model=16, n_heads=2)
+    for key in ("vocab_size", "context", "n_layers", "mlp_ratio"):
+        GPTConfig(**{**base, key: 1})                       # 1 is allowed
+        with pytest.raises(ValueError, match="must be positive"):
+            GPTConfig(**{**base, key: 0})
+    GPTConfig(**{**base, "n_heads": 1})
+    GPTConfig(**base, dropout=0.99)
+    for p in (1.0, -0.1):
+        with pytest.raises(ValueError, match=rf"dropout must be in \[0, 1\), got {p}"):
+            GPTConfig(**base, dropout=p)
+
+
+def test_bad_inputs_name_what_was_given():
+    m = make()
+    with pytest.raises(ValueError, match=r"token ids, got \(5,\)"):
+        m(torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="token ids, got list"):
+        m([1, 2, 3])
+    with pytest.raises(ValueError, match=r"^idx has no positions \(time dimension 0\)$"):
+        m(torch.zeros(1, 0, dtype=torch.long))
+    for bad in (torch.randn(2, 5, 8), torch.randn(5, 16)):
+        with pytest.raises(ValueError, match=rf"\(batch, time, 16\), got {re.escape(str(tuple(bad.shape)))}"):
+            Block(16, 2)(bad)
+
+
+def test_flops_per_token_by_hand():
+    c = GPTConfig(vocab_size=50, context=32, d_model=16, n_heads=2, n_layers=3, mlp_ratio=2)
+    assert flops_per_token(c, 10) == 2 * (3 * 8 * 16 * 16 + 16 * 50) + 4 * 3 * 10 * 16
+    assert flops_per_token(c) == flops_per_token(c, 32) != flops_per_token(c, 10)

@@ -1,4 +1,6 @@
 """Tests for dlcore.models.vit: shapes, patches, positions and counts of the Vision Transformer."""
+import re
+
 import pytest
 import torch
 
@@ -78,7 +80,8 @@ def test_default_param_count_by_hand():
 def test_wrong_input_shape_is_a_clear_error():
     model = small()
     for bad in (torch.rand(4, 64), torch.rand(4, 8, 8), torch.rand(4, 3, 8, 8), torch.rand(4, 1, 16, 16)):
-        with pytest.raises(ValueError, match=r"expected input of shape \(batch, 1, 8, 8\)"):
+        got = re.escape(str(tuple(bad.shape)))
+        with pytest.raises(ValueError, match=rf"expected input of shape \(batch, 1, 8, 8\), got {got}"):
             model(bad)
 
 
@@ -111,3 +114,45 @@ def test_tokens_are_layer_normalized_and_the_head_reads_the_class_token():
     assert torch.allclose(z.mean(-1), torch.zeros(3, 17, dtype=torch.float64), atol=1e-10)
     assert torch.allclose(z.var(-1, unbiased=False), torch.ones(3, 17, dtype=torch.float64), atol=1e-3)
     assert torch.allclose(model(x), model.head(z[:, 0]), atol=1e-12)
+
+
+def test_tokens_are_class_token_then_embedded_patches_plus_positions():
+    model = small(dropout=0.1)
+    assert model.cls.shape == (1, 1, 16) and model.pos_emb.shape == (1, 17, 16)
+    assert all(b.drop.p == 0.1 for b in model.blocks)        # dropout reaches the blocks (eval here: inactive)
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    z = torch.cat([model.cls.expand(3, 1, 16), model.embed(patchify(x, 2))], dim=1) + model.pos_emb
+    torch.testing.assert_close(model.embed_tokens(x), z, rtol=0, atol=1e-14)
+
+
+def test_position_vectors_start_small():
+    torch.manual_seed(0)
+    std = ViT(d_model=64).pos_emb.std().item()
+    assert abs(std / 0.02 - 1) < 0.1
+
+
+def test_size_checks_and_their_messages():
+    assert param_count(image_size=1, patch_size=1) == ViT(image_size=1, patch_size=1).num_params()
+    assert ViT(num_classes=1, d_model=16, depth=1, n_heads=2)(torch.rand(2, 1, 8, 8)).shape == (2, 1)
+    for kw in (dict(image_size=0), dict(patch_size=0)):
+        with pytest.raises(ValueError, match=r"must be positive, got \d and \d"):
+            ViT(**kw)
+    for kw in (dict(depth=0), dict(num_classes=0), dict(in_channels=0)):
+        with pytest.raises(ValueError, match="depth, num_classes and in_channels must be positive"):
+            ViT(**kw)
+    with pytest.raises(ValueError, match=r"got list"):
+        small()([[0.0] * 8] * 8)
+
+
+def test_patchify_and_unpatchify_reject_bad_shapes():
+    for shape in ((2, 1, 8, 6), (2, 1, 6, 8)):
+        with pytest.raises(ValueError, match="not divisible by patch_size 4"):
+            patchify(torch.rand(*shape), 4)
+    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\), got \(8, 8\)"):
+        patchify(torch.rand(8, 8), 2)
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(unpatchify(patchify(x, 2), 2, 8), x)            # one channel by default
+    for bad in (torch.rand(2, 15, 4), torch.rand(2, 16, 5), torch.rand(16, 4)):
+        with pytest.raises(ValueError, match=r"expected patches of shape \(batch, 16, 4\), got "
+                                             + re.escape(str(tuple(bad.shape)))):
+            unpatchify(bad, 2, 8)
