@@ -180,3 +180,93 @@ def test_forget_bias_sets_only_the_forget_block(num_layers):
         torch.testing.assert_close(b[12:], ref_b[12:])
     with pytest.raises(ValueError, match="LSTM only"):
         CharRNN(V, 6, "gru", forget_bias=1.0)
+
+
+# --- claims pinned by mutation testing -----------------------------------------------------------------
+
+
+def test_defaults_are_a_256_wide_lstm():
+    model = CharRNN(V)
+    assert model.cell == "lstm" and isinstance(model.rnn, torch.nn.LSTM)
+    assert model.hidden_size == 256 and model.rnn.hidden_size == 256
+    assert model.num_layers == 1 and model.embed is None and model.embed_dim is None
+
+
+def test_embed_dim_is_stored_and_one_is_a_valid_width():
+    model = CharRNN(V, 4, "gru", embed_dim=1)
+    assert model.embed_dim == 1 and model.embed.embedding_dim == 1 and model.rnn.input_size == 1
+    assert CharRNN(V, 4, "gru", embed_dim=5).embed_dim == 5
+
+
+@pytest.mark.parametrize("name, kwargs", [("vocab_size", dict(vocab_size=0)), ("hidden_size", dict(hidden_size=0)),
+                                          ("num_layers", dict(num_layers=0))])
+def test_bad_size_error_names_the_argument(name, kwargs):
+    args = dict(vocab_size=V, hidden_size=4) | kwargs
+    with pytest.raises(ValueError, match=f"^{name} must be a positive integer, got 0$"):
+        CharRNN(**args)
+
+
+@pytest.mark.parametrize("embed_dim", [0, 2.5, True])
+def test_embed_dim_must_be_a_positive_integer(embed_dim):
+    with pytest.raises(ValueError, match="embed_dim must be None .one-hot inputs. or a positive integer"):
+        CharRNN(V, 4, embed_dim=embed_dim)
+
+
+def test_dropout_error_states_the_range():
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\), got 1.0"):
+        CharRNN(V, 4, dropout=1.0)
+
+
+def test_dropout_reaches_the_recurrent_layer_only_when_stacked():
+    assert CharRNN(V, 4, "gru", num_layers=2, dropout=0.3).rnn.dropout == 0.3
+    assert CharRNN(V, 4, "gru", num_layers=1, dropout=0.3).rnn.dropout == 0.0  # torch warns otherwise
+    assert CharRNN(V, 4, "gru", num_layers=1, dropout=0.3).drop.p == 0.3       # the head still gets it
+
+
+def test_empty_batch_is_a_clear_error():
+    model = CharRNN(V, 4, "gru")
+    with pytest.raises(ValueError, match=r"empty batch or sequence: ids of shape \(0, 3\)"):
+        model(torch.zeros(0, 3, dtype=torch.long))
+
+
+def test_non_tensor_ids_error_names_the_type():
+    with pytest.raises(ValueError, match=r"expected ids of shape \(batch, time\), got list"):
+        CharRNN(V, 4, "gru")([[1, 2, 3]])
+
+
+def test_lstm_state_of_three_tensors_is_rejected():
+    model = CharRNN(V, 8, cell="lstm")
+    h = torch.zeros(1, 2, 8)
+    with pytest.raises(ValueError, match=r"^an LSTM state must be a pair \(h, c\)"):
+        model(_ids(2, 3), (h, h, h))
+
+
+def test_non_tensor_state_error_names_the_type():
+    model = CharRNN(V, 8, cell="gru")
+    with pytest.raises(ValueError, match=r"= \(1, 2, 8\), got list$"):
+        model(_ids(2, 3), [[0.0] * 8] * 2)
+
+
+def test_extra_repr_shows_cell_and_parameter_count():
+    model = CharRNN(V, 13, "lstm")
+    assert model.extra_repr() == f"cell='lstm', parameters={param_count('lstm', V, 13):,}"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_hidden_for_params_accepts_the_smallest_model_exactly(cell):
+    smallest = param_count(cell, V, 1, 2, 3)
+    assert hidden_for_params(cell, V, smallest, 2, 3) == 1
+    assert hidden_for_params(cell, V, smallest + 1, 2, 3) == 1  # closer to width 1 than to width 2
+    with pytest.raises(ValueError, match=f"smaller than the smallest {cell} model .{smallest} parameters."):
+        hidden_for_params(cell, V, smallest - 1, 2, 3)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_hidden_for_params_counts_the_embedding(cell):
+    """With an embedding (V=103 one-hot vs embed_dim=8) the chosen width is the closest for that model."""
+    target = 60_000
+    h = hidden_for_params(cell, 103, target, num_layers=2, embed_dim=8)
+    got = param_count(cell, 103, h, 2, 8)
+    for other in (h - 1, h + 1):
+        assert abs(param_count(cell, 103, other, 2, 8) - target) >= abs(got - target)
+    assert h != hidden_for_params(cell, 103, target, num_layers=2)  # one-hot inputs cost more: narrower

@@ -159,3 +159,128 @@ def test_measure_gemm_returns_a_positive_rate(lib, dtype):
 def test_bad_input_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- claims pinned by mutation testing -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: hw.matmul_flops(2, 3, 0), "n must be a positive integer, got 0"),
+    (lambda: hw.matmul_bytes(0, 3, 4), "m must be a positive integer, got 0"),
+    (lambda: hw.matmul_bytes(2, 0, 4), "k must be a positive integer, got 0"),
+    (lambda: hw.matmul_bytes(2, 3, 0), "n must be a positive integer, got 0"),
+    (lambda: hw.matmul_bytes(2, 3, 4, bytes_per_element=0), "bytes_per_element must be a positive integer, got 0"),
+    (lambda: hw.attention_flops(0, 8, 4), "seq_q must be a positive integer, got 0"),
+    (lambda: hw.attention_flops(8, 0, 4), "seq_k must be a positive integer, got 0"),
+    (lambda: hw.attention_flops(8, 8, 0), "d_head must be a positive integer, got 0"),
+    (lambda: hw.attention_flops(8, 8, 4, n_heads=0), "n_heads must be a positive integer, got 0"),
+    (lambda: hw.attention_flops(8, 8, 4, batch=0), "batch must be a positive integer, got 0"),
+    (lambda: hw.measure_gemm(8, repeats=0), "repeats must be a positive integer, got 0"),
+    (lambda: hw.mfu(-1.0, 6e8, 1e12), "tokens_per_second must be a finite number > 0, got -1.0"),
+    (lambda: hw.mfu(1e5, 0.0, 1e12), "flops_per_token must be a finite number > 0, got 0.0"),
+    (lambda: hw.mfu(1e5, 6e8, -1.0), "peak must be a finite number > 0, got -1.0"),
+    (lambda: hw.ridge_point(0.0, 1e11), "peak_flops must be a finite number > 0, got 0.0"),
+    (lambda: hw.ridge_point(1e12, 0.0), "bandwidth must be a finite number > 0, got 0.0"),
+    (lambda: hw.roofline(1.0, 0.0, 1e11), "peak_flops must be a finite number > 0, got 0.0"),
+    (lambda: hw.roofline(1.0, 1e12, 0.0), "bandwidth must be a finite number > 0, got 0.0"),
+    (lambda: hw.roofline(-1.0, 1e12, 1e11), "intensity must be finite and >= 0"),
+    (lambda: hw.mfu(1e5, 6e8, None), "peak is None: the chip is not in the table of peak_flops(); "
+                                       "pass a measured peak, e.g. measure_gemm(...) * 1e9"),
+    (lambda: hw.peak_flops("H100", "int4"), "unknown dtype 'int4'; expected one of ['bf16', 'bfloat16',"),
+    (lambda: hw.peak_flops(3), "device_name must be a string, got 3"),
+    (lambda: hw.peak_bandwidth(3), "device_name must be a string, got 3"),
+    (lambda: hw.measure_gemm(8, lib="numpy", device="meta"), "numpy runs on the CPU only, got device='meta'"),
+])
+def test_error_messages_name_the_bad_argument(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("call", [lambda: hw.mfu(float("nan"), 1.0, 1.0), lambda: hw.ridge_point(1e12, float("inf")),
+                                  lambda: hw.roofline(1.0, float("nan"), 1e11)])
+def test_non_finite_rates_are_rejected(call):
+    with pytest.raises(ValueError, match="finite number > 0"):
+        call()
+
+
+def test_zero_flops_and_sub_byte_traffic_are_valid():
+    assert hw.arithmetic_intensity(0, 10) == 0.0
+    assert hw.arithmetic_intensity(0.5, 10) == 0.05
+    assert hw.arithmetic_intensity(3.0, 0.5) == 6.0
+
+
+def test_roofline_at_zero_intensity_is_zero_and_a_scalar_gives_a_float():
+    assert hw.roofline(0.0, 1e12, 1e11) == 0.0
+    assert type(hw.roofline(10.0, 1e12, 1e11)) is float
+    np.testing.assert_array_equal(hw.roofline([0, 20], 1e12, 1e11), [0.0, 1e12])
+
+
+def test_peaks_scale_the_table_by_exactly_1e12():
+    assert hw.peak_flops("Tesla T4", "fp16") == 65e12
+    assert hw.peak_bandwidth("NVIDIA H100 PCIe") == 2e12
+
+
+def test_tpu_names_with_and_without_the_lite_alias():
+    assert hw.peak_flops("TPU v5e") == hw.peak_flops("TPU v5 lite") == 197e12
+    assert hw.peak_flops("TPU v5") is None  # v5 alone is ambiguous (v5e or v5p): unknown, not a guess
+
+
+class _FakeTimer:
+    """Stands in for best_time: calls the timed function once, keeps its operands and returns 0.5 s."""
+
+    def __init__(self):
+        self.kwargs, self.operands = None, None
+
+    def __call__(self, fn, **kwargs):
+        import inspect
+        self.kwargs = kwargs
+        fn()
+        self.operands = inspect.getclosurevars(fn).nonlocals
+        return 0.5
+
+
+@pytest.mark.parametrize("lib, dtype, want", [
+    ("numpy", "float32", np.float32), ("numpy", "fp32", np.float32), ("numpy", "float64", np.float64),
+    ("numpy", "fp64", np.float64), ("numpy", np.float32, np.float32), ("numpy", "numpy.float64", np.float64),
+    ("torch", "bf16", torch.bfloat16), ("torch", torch.float64, torch.float64),
+])
+def test_measure_gemm_times_an_n_by_n_product_of_the_requested_dtype(monkeypatch, lib, dtype, want):
+    timer = _FakeTimer()
+    monkeypatch.setattr(hw, "best_time", timer)
+    rate = hw.measure_gemm(6, dtype=dtype, lib=lib, repeats=3)
+    assert rate == 2 * 6**3 / 0.5 / 1e9                 # 2 n^3 FLOPs over the best time, in GFLOP/s
+    assert timer.kwargs == {"repeats": 3, "warmup": 1}
+    a, b = timer.operands["a"], timer.operands["b"]
+    assert a.shape == b.shape == (6, 6) and a.dtype == want and b.dtype == want
+
+
+def test_measure_gemm_defaults_and_fixed_operands(monkeypatch):
+    timer = _FakeTimer()
+    monkeypatch.setattr(hw, "best_time", timer)
+    hw.measure_gemm(4)                                     # float32, torch, CPU, best of 5
+    assert timer.kwargs == {"repeats": 5, "warmup": 1}
+    first = timer.operands
+    assert first["a"].dtype == torch.float32 and first["a"].device.type == "cpu"
+    hw.measure_gemm(4)
+    assert torch.equal(first["a"], timer.operands["a"]) and not torch.equal(first["a"], first["b"])
+    hw.measure_gemm(4, lib="numpy")
+    np_first = timer.operands
+    hw.measure_gemm(4, lib="numpy")
+    np.testing.assert_array_equal(np_first["a"], timer.operands["a"])  # seeded: same inputs every call
+
+
+def test_measure_gemm_puts_the_operands_on_the_device(monkeypatch):
+    timer = _FakeTimer()
+    monkeypatch.setattr(hw, "best_time", timer)
+    hw.measure_gemm(4, dtype="fp16", device="meta")        # the meta device: no data, no compute
+    assert timer.operands["a"].device.type == "meta" and timer.operands["a"].dtype == torch.float16
+    assert timer.operands["sync"] is not torch.cuda.synchronize
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_measure_gemm_synchronizes_on_cuda(monkeypatch):
+    timer = _FakeTimer()
+    monkeypatch.setattr(hw, "best_time", timer)
+    hw.measure_gemm(8, device="cuda")
+    assert timer.operands["sync"] is torch.cuda.synchronize and timer.operands["a"].device.type == "cuda"
