@@ -24,6 +24,7 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.recurrent`` NumPy RNN, LSTM and GRU with hand-derived backpropagation through time (chapter 7)
 - ``dlcore.attention`` scaled dot-product and multi-head attention, masks, sinusoidal and rotary positions (chapter 8)
 - ``dlcore.hardware`` FLOP and byte counts, the roofline, measured GEMM throughput, peak FLOP/s, MFU (chapter 8)
+- ``dlcore.metrics`` sample quality: Fréchet distance, mode coverage, the cached digits judge (chapters 9-11)
 - ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6), ``charrnn``,
   ``seq2seq`` (chapter 7), ``gpt``, ``vit`` (chapter 8)
 
