@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import types
@@ -21,6 +20,7 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
+from _mutants import planted_bug
 
 from dlcore import attention as att
 from dlcore.attention import (
@@ -385,13 +385,7 @@ def test_apply_rope_keeps_the_dtype_of_x_and_checks_the_tables():
 # ------------------------------------------------------------------------------------------ planted bugs
 def _mutant(old: str, new: str) -> types.ModuleType:
     """A copy of dlcore.attention with one piece of source text replaced (which must occur exactly once)."""
-    src = inspect.getsource(att)
-    if "_mutmut_" in src:
-        pytest.skip("planted bugs need the plain source, not mutmut's trampolined copy")
-    assert src.count(old) == 1, f"planted bug no longer applies: {old!r} occurs {src.count(old)} times"
-    mod = types.ModuleType("attention_mutant")
-    exec(compile(src.replace(old, new), "attention_mutant", "exec"), mod.__dict__)
-    return mod
+    return planted_bug(att, old, new)
 
 
 PLANTED_BUGS = {

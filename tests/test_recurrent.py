@@ -9,12 +9,12 @@ each fail the torch comparison, so the comparison can tell right from wrong.
 
 from __future__ import annotations
 
-import inspect
 import types
 
 import numpy as np
 import pytest
 import torch
+from _mutants import planted_bug
 
 from dlcore import optim
 from dlcore import recurrent as rg
@@ -472,13 +472,7 @@ def test_gated_error_messages_name_the_offending_argument():
 # ------------------------------------------------------------------------------------------ planted bugs
 def _mutant(old: str, new: str) -> types.ModuleType:
     """A copy of dlcore.recurrent with one piece of source text replaced (which must occur exactly once)."""
-    src = inspect.getsource(rg)
-    if "_mutmut_" in src:  # under mutation testing the module holds every mutant's copy of each function
-        pytest.skip("planted bugs need the plain source, not mutmut's trampolined copy")
-    assert src.count(old) == 1, f"planted bug no longer applies: {old!r} occurs {src.count(old)} times"
-    mod = types.ModuleType("recurrent_mutant")
-    exec(compile(src.replace(old, new), "recurrent_mutant", "exec"), mod.__dict__)
-    return mod
+    return planted_bug(rg, old, new)
 
 
 PLANTED_BUGS = {
