@@ -430,6 +430,13 @@ def cross_entropy(logits: Tensor, targets: np.ndarray) -> Tensor:
                         "cross_entropy")
 
 
+def accumulate_grad(param: Tensor, g: np.ndarray) -> None:
+    """Add ``g`` to ``param.grad`` as PyTorch does until ``zero_grad``: layers with a hand-written backward
+    pass (``dlcore.layers``, ``dlcore.recurrent``) fill their parameters' gradients this way."""
+    g = np.asarray(g, dtype=param.dtype)
+    param.grad = g.copy() if param.grad is None else param.grad + g
+
+
 def zero_grad(params: Sequence[Tensor]) -> None:
     """Reset the gradients of all ``params`` (what ``optimizer.zero_grad()`` does in PyTorch)."""
     for p in params:

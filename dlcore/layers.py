@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcore.autograd import Grads, Tensor
+from dlcore.autograd import Grads, Tensor, accumulate_grad
 
 
 class _Layer:
@@ -74,10 +74,6 @@ def _as_input(x) -> tuple[np.ndarray, bool]:
         raise ValueError(f"expected a floating-point array, got dtype {x.dtype}")
     return x, False
 
-
-def _accumulate(param: Tensor, g: np.ndarray) -> None:
-    g = np.asarray(g, dtype=param.dtype)
-    param.grad = g.copy() if param.grad is None else param.grad + g
 
 
 # ----- dropout -------------------------------------------------------------------------------------------
@@ -175,8 +171,8 @@ class _Norm(_Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dL/dx for the last forward; adds dL/dgamma and dL/dbeta to ``gamma.grad`` and ``beta.grad``."""
         dx, dgamma, dbeta = self._saved()(np.asarray(dy))
-        _accumulate(self.gamma, dgamma)
-        _accumulate(self.beta, dbeta)
+        accumulate_grad(self.gamma, dgamma)
+        accumulate_grad(self.beta, dbeta)
         return dx
 
 

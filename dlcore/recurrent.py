@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcore.autograd import Tensor
+from dlcore.autograd import Tensor, accumulate_grad
 
 __all__ = ["RNN", "LSTM", "GRU", "from_torch", "check_sequence", "check_state", "torch_weights"]
 
@@ -216,9 +216,9 @@ class RNN:
             dh = dA[:, t] @ W_hh_T          # the carry into step t - 1
         H_prev = np.concatenate([h0[:, None], H_all[:, :-1]], axis=1)   # h_{t-1} for t = 0..T-1
         dA2 = dA.reshape(N * T, Hs)
-        _accumulate(self.W_xh, x.reshape(N * T, -1).T @ dA2)      # sum over time and batch
-        _accumulate(self.W_hh, H_prev.reshape(N * T, Hs).T @ dA2)
-        _accumulate(self.b, dA2.sum(axis=0))
+        accumulate_grad(self.W_xh, x.reshape(N * T, -1).T @ dA2)      # sum over time and batch
+        accumulate_grad(self.W_hh, H_prev.reshape(N * T, Hs).T @ dA2)
+        accumulate_grad(self.b, dA2.sum(axis=0))
         dx = (dA2 @ self.W_xh.data.T).reshape(x.shape)
         return dx, dh
 
@@ -258,10 +258,6 @@ class RNN:
             module.bias_hh_l0.zero_()
         return module
 
-
-def _accumulate(param: Tensor, g: np.ndarray) -> None:
-    g = np.asarray(g, dtype=param.dtype)
-    param.grad = g.copy() if param.grad is None else param.grad + g
 
 
 # ----- the gated cells: LSTM and GRU ----------------------------------------------------------------
@@ -348,8 +344,8 @@ class _GatedLayer:
     def _weight_grads(self, x: np.ndarray, h_prev: np.ndarray, gx: np.ndarray, gh: np.ndarray) -> None:
         """Add dW_xh = sum_t x_t^T gx_t and dW_hh = sum_t h_{t-1}^T gh_t: one matrix product each."""
         D, H, G = self.input_size, self.hidden_size, self.n_gates * self.hidden_size
-        _accumulate(self.W_xh, x.reshape(-1, D).T @ gx.reshape(-1, G))
-        _accumulate(self.W_hh, h_prev.reshape(-1, H).T @ gh.reshape(-1, G))
+        accumulate_grad(self.W_xh, x.reshape(-1, D).T @ gx.reshape(-1, G))
+        accumulate_grad(self.W_hh, h_prev.reshape(-1, H).T @ gh.reshape(-1, G))
 
 
 class LSTM(_GatedLayer):
@@ -434,7 +430,7 @@ class LSTM(_GatedLayer):
             dc = dc * f  # the additive path: dc_{t-1} = dc_t * f_t (plus what flows through h_{t-1})
             dh = da @ W_hhT
         self._weight_grads(x, hs[:, :-1], da_all, da_all)
-        _accumulate(self.b, da_all.sum(axis=(0, 1)))
+        accumulate_grad(self.b, da_all.sum(axis=(0, 1)))
         dx = da_all @ self.W_xh.data.T
         return dx, (dh, dc)
 
@@ -516,8 +512,8 @@ class GRU(_GatedLayer):
             gx_all[:, t], gh_all[:, t] = gx, gh
             dh = dh * z + gh @ W_hhT
         self._weight_grads(x, hs[:, :-1], gx_all, gh_all)
-        _accumulate(self.b_ih, gx_all.sum(axis=(0, 1)))
-        _accumulate(self.b_hh, gh_all.sum(axis=(0, 1)))
+        accumulate_grad(self.b_ih, gx_all.sum(axis=(0, 1)))
+        accumulate_grad(self.b_hh, gh_all.sum(axis=(0, 1)))
         dx = gx_all @ self.W_xh.data.T
         return dx, dh
 
