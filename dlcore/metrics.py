@@ -13,8 +13,6 @@ Everything runs on the CPU in float64 where numbers are compared; no scipy is ne
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -153,24 +151,17 @@ def digits_judge(seed: int = 0, cache: bool = True) -> nn.Module:
     than trained).
     """
     from dlcore.models.lenet import LeNet
+    from dlcore.train import load_checkpoint, save_checkpoint
 
     path = _judge_path(seed)
     if cache and path.is_file():
         model = LeNet()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_checkpoint(path, model)
         model.from_cache = True
         return model.eval()
     model = _train_judge(seed)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)                       # atomic on POSIX and Windows
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_checkpoint(path, model)                    # written atomically (temporary file, then rename)
     model.from_cache = False
     return model
 
