@@ -405,8 +405,9 @@ class MLPDenoiser(nn.Module):
     """An MLP ``eps_theta(x_t, t, y)`` for vectors (2-D points, latent codes): ``model(x_t, t, y=None) -> eps``.
 
     The input layer maps ``x_t`` (N, dim) to ``hidden`` units and adds the time embedding (and, with
-    ``num_classes``, a learned class embedding) projected to ``hidden``; ``depth`` hidden layers with SiLU
-    follow, then a linear layer back to ``dim``. With ``num_classes = K`` the class embedding has ``K + 1``
+    ``num_classes``, a learned class embedding) projected to ``hidden``: that is the first of ``depth`` hidden
+    layers of width ``hidden`` (``depth - 1`` linear layers follow it), each followed by SiLU, then a linear
+    layer back to ``dim``. With ``num_classes = K`` the class embedding has ``K + 1``
     rows: row ``K`` is the null class used for unconditional prediction (``y=None`` means all-null).
     """
 

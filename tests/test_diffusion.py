@@ -5,12 +5,14 @@
 - ``q_sample``'s closed form has the moments of the one-step chain iterated ``t + 1`` times (Monte Carlo,
   seeded), and the posterior ``q(x_{t-1} | x_t, x_0)`` matches Gaussian conjugacy computed independently;
 - samplers with an exact oracle denoiser: data = one point is recovered exactly by DDPM and DDIM; data =
-  a Gaussian gets the right mean and standard deviation; DDIM with ``eta = 0`` uses no noise after ``x_T``;
+  a Gaussian gets the right mean and standard deviation; DDIM with ``eta = 0`` uses no noise after ``x_T``
+  and with ``eta = 1`` on every step is the posterior's ancestral sampler;
 - the loss is zero for the oracle, label dropout sends the right fraction of labels to the null class;
 - guidance follows ``(1 + w) eps(y) - w eps(null)``;
 - bad input (timestep out of range, steps > T, guidance without labels, wrong shapes) raises a clear ValueError;
 - planted bugs (wrong cumulative product, chain off by one step, wrong posterior coefficient, sigma on the last
-  step, wrong guidance sign, DDIM stopping one step short of the data, ...) each fail a check above.
+  step, wrong guidance sign, DDIM stopping one step short of the data, DDIM's
+  sigma = sqrt(beta) instead of sqrt(beta_tilde), ...) each fail a check above.
 """
 
 from __future__ import annotations
@@ -164,6 +166,21 @@ def check_ddim_deterministic(D):
     assert traj.shape == (11, 6, 2) and torch.equal(traj[0], xT) and torch.equal(traj[-1], a)
 
 
+def check_ddim_eta_one_is_ancestral(D):
+    """DDIM with eta = 1 on every timestep is ancestral sampling with the posterior q(x_{t-1} | x_t, x0_hat)."""
+    sched = D.Schedule(D.cosine_betas(30))
+    model = _oracle_gauss(sched, 0.5, 0.3)
+    a = D.ddim_sample(model, sched, (7, 2), steps=30, eta=1.0, generator=torch.Generator().manual_seed(8))
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(7, 2, generator=g)
+    for i in reversed(range(sched.T)):
+        t = torch.full((7,), i, dtype=torch.long)
+        x0 = (x - sched.sqrt_one_minus_alpha_bars[i].float() * model(x, t)) / sched.sqrt_alpha_bars[i].float()
+        mean, var = sched.posterior(x0, x, t)
+        x = mean + var.sqrt() * torch.randn(7, 2, generator=g) if i > 0 else mean
+    assert torch.allclose(a, x, atol=1e-5), (a - x).abs().max()
+
+
 def check_guidance(D):
     """A model whose eps is its label: guided eps = (1 + w) y - w * null."""
 
@@ -212,7 +229,8 @@ def check_label_dropout(D):
 
 
 CHECKS = {f.__name__: f for f in (check_schedule, check_cosine, check_q_sample_vs_chain, check_posterior,
-                                  check_point_oracle, check_gauss_oracle, check_ddim_deterministic, check_guidance,
+                                  check_point_oracle, check_gauss_oracle, check_ddim_deterministic,
+                                  check_ddim_eta_one_is_ancestral, check_guidance,
                                   check_loss, check_label_dropout)}
 
 
@@ -352,6 +370,8 @@ PLANTED_BUGS = {
     "ancestral_eps_coef_wrong": ("beta / math.sqrt(1 - ab) * eps", "beta / (1 - ab) * eps", "check_gauss_oracle"),
     "ddim_last_step_not_to_data": ("if k > 0 else 1.0", "if k > 0 else float(sched.alpha_bars[0])",
                                    "check_point_oracle"),
+    "ddim_sigma_is_beta_not_beta_tilde": ("sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))",
+                                          "sigma = eta * math.sqrt(1 - ab / ab_prev)", "check_ddim_eta_one_is_ancestral"),
     "ddim_noise_with_eta_zero": ("        if sigma > 0:\n", "        if True:\n", "check_ddim_deterministic"),
     "guidance_sign": ("(1 + guidance) * eps_c - guidance * eps_u", "(1 - guidance) * eps_c + guidance * eps_u",
                       "check_guidance"),
