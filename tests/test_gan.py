@@ -156,3 +156,14 @@ def test_batched_mlp_model_depends_only_on_its_own_seed():
         a(torch.zeros(3, 5, 4))
     with pytest.raises(ValueError, match="sizes"):
         gan.BatchedMLP([4], seeds=[0])
+
+
+def test_batched_mlp_initialises_like_nn_linear():
+    """Uniform in +-1/sqrt(d_in), as the docstring says: bounded, and filling the interval (std = bound/sqrt 3)."""
+    bm = gan.BatchedMLP([256, 128, 2], seeds=[0, 1])
+    for W, b, d_in in zip(bm.weights, bm.biases, (256, 128)):
+        bound = d_in ** -0.5
+        for t in (W, b):
+            assert t.abs().max() <= bound
+        assert W.abs().max() > 0.95 * bound
+        assert abs(W.std().item() - bound / 3 ** 0.5) < 0.05 * bound
