@@ -87,9 +87,10 @@ def mode_coverage(samples, centers, std: float, k: float = 3.0, min_count: int =
     """``(modes covered, high-quality fraction)`` of ``samples`` (n, d) drawn for a mixture with ``centers``.
 
     A sample is *high quality* if it lies within ``k * std`` of its nearest center; a mode is *covered* if at
-    least ``min_count`` high-quality samples are nearest to it. These are the counts of the unrolled-GAN
-    (Metz et al., 2017) and PacGAN (Lin et al., 2018) experiments on rings and grids of Gaussians, where
-    ``k = 3`` and ``std`` is the standard deviation of each mode. A collapsed sampler covers few modes; a
+    least ``min_count`` high-quality samples are nearest to it. These are the counts of the VEEGAN
+    (Srivastava et al., 2017) and PacGAN (Lin et al., 2018) experiments on rings and grids of Gaussians
+    (rings as in the unrolled-GAN paper, Metz et al., 2017), where ``k = 3`` and ``std`` is the standard
+    deviation of each mode. A collapsed sampler covers few modes; a
     smeared one has a low high-quality fraction.
     """
     x, c = _as_matrix("samples", samples), _as_matrix("centers", centers)
