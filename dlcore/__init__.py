@@ -25,10 +25,14 @@ Each module holds one concept, in the order the book introduces it:
 - ``dlcore.attention`` scaled dot-product and multi-head attention, masks, sinusoidal and rotary positions (chapter 8)
 - ``dlcore.hardware`` FLOP and byte counts, the roofline, measured GEMM throughput, peak FLOP/s, MFU (chapter 8)
 - ``dlcore.metrics`` sample quality: Fréchet distance, mode coverage, the cached digits judge (chapters 9-11)
+- ``dlcore.gan``     GAN losses (saturating and non-saturating, on logits), PacGAN packing, batched MLPs (chapter 10)
+- ``dlcore.diffusion`` noise schedules, the closed-form forward process, the DDPM loss, DDPM and DDIM samplers,
+  classifier-free guidance, time embeddings and an MLP denoiser (chapter 11)
 - ``dlcore.models``  models used across chapters: ``lenet`` (LeNet, CNN1D), ``resnet`` (chapter 6), ``charrnn``,
-  ``seq2seq`` (chapter 7), ``gpt``, ``vit`` (chapter 8)
+  ``seq2seq`` (chapter 7), ``gpt``, ``vit`` (chapter 8), ``vae`` (chapter 9), ``gan`` (chapter 10), ``unet``
+  (chapter 11)
 
 Import the module you need (``from dlcore import data``); nothing heavy is imported here.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
