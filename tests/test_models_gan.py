@@ -166,3 +166,109 @@ def test_a_few_adversarial_steps_move_the_discriminator():
     d.zero_grad()
     nn.functional.softplus(-d(fake)).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
+
+
+# ---- added after mutation testing (mutmut): defaults, boundaries, messages, layer stacks and devices ---------
+
+def test_default_sizes():
+    g, d = build(Generator), build(Discriminator)
+    assert (g.latent_dim, g.hidden, g.num_classes, g.embed) == (32, 64, None, None)
+    assert g.project[0].out_features == 2 * 64 * 2 * 2
+    assert (d.hidden, d.num_classes, d.embed) == (64, None, None)
+    assert d.net[0].out_channels == 64 and d.net[1].negative_slope == pytest.approx(0.2)
+    assert build(Generator, num_classes=10).embed.embedding_dim == 16
+    assert build(Generator, num_classes=10).project[0].in_features == 32 + 16
+
+
+def test_smallest_sizes_are_accepted():
+    g = build(Generator, latent_dim=1, hidden=1, num_classes=2, embed_dim=1)
+    d = build(Discriminator, hidden=1, num_classes=2)
+    y = torch.tensor([0, 1, 1])
+    x = g(torch.randn(3, 1), y)
+    assert x.shape == (3, 1, 8, 8) and d(x, y).shape == (3,)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(latent_dim=0), r"^latent_dim, hidden and embed_dim must be >= 1, got 0, 64, 16$"),
+    (dict(hidden=0), r"got 32, 0, 16"),
+    (dict(embed_dim=0), r"got 32, 64, 0"),
+    (dict(num_classes=1), r"^num_classes must be None \(unconditional\) or >= 2, got 1$"),
+])
+def test_generator_constructor_errors_name_the_problem(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Generator(**kw)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(hidden=0), r"^hidden must be >= 1, got 0$"),
+    (dict(num_classes=1), r"^num_classes must be None \(unconditional\) or >= 2, got 1$"),
+])
+def test_discriminator_constructor_errors_name_the_problem(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Discriminator(**kw)
+
+
+@pytest.mark.parametrize("cls, who", [(Generator, "generator"), (Discriminator, "discriminator")])
+def test_label_errors_name_the_network(cls, who):
+    inp = torch.randn(3, 32) if cls is Generator else torch.rand(3, 1, 8, 8)
+    with pytest.raises(ValueError, match=rf"^this {who} is conditional \(num_classes=10\)"):
+        build(cls, hidden=8, num_classes=10)(inp)
+    with pytest.raises(ValueError, match=rf"^this {who} is unconditional \(num_classes=None\)"):
+        build(cls, hidden=8)(inp, torch.tensor([0, 1, 2]))
+
+
+@pytest.mark.parametrize("cls", [Generator, Discriminator])
+def test_labels_are_checked_for_a_batch_of_one_and_an_empty_batch_passes(cls):
+    model = build(cls, hidden=8, num_classes=10).eval()
+    one = torch.randn(1, 32) if cls is Generator else torch.rand(1, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\), got values from 10 to 10"):
+        model(one, torch.tensor([10]))
+    empty = torch.randn(0, 32) if cls is Generator else torch.rand(0, 1, 8, 8)
+    out = model(empty, torch.zeros(0, dtype=torch.long))
+    assert out.shape == ((0, 1, 8, 8) if cls is Generator else (0,))
+
+
+def test_generator_layer_stack():
+    g = build(Generator, latent_dim=8, hidden=4)
+    assert [type(m) for m in g.project] == [nn.Linear, nn.BatchNorm1d, nn.ReLU]
+    assert [type(m) for m in g.net] == [nn.ConvTranspose2d, nn.BatchNorm2d, nn.ReLU, nn.ConvTranspose2d, nn.Sigmoid]
+    # no bias before a batch norm (it would be cancelled by the mean subtraction); the output layer has one
+    assert g.project[0].bias is None and g.net[0].bias is None and g.net[3].bias is not None
+    for conv in (g.net[0], g.net[3]):
+        assert (conv.kernel_size, conv.stride, conv.padding) == ((4, 4), (2, 2), (1, 1))
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_discriminator_layer_stack(batch_norm):
+    d = build(Discriminator, hidden=4, batch_norm=batch_norm)
+    norm = nn.BatchNorm2d if batch_norm else nn.Identity
+    assert [type(m) for m in d.net] == [nn.Conv2d, nn.LeakyReLU, nn.Conv2d, norm, nn.LeakyReLU, nn.Flatten,
+                                        nn.Linear]
+    assert d.net[0].bias is not None
+    assert (d.net[2].bias is None) == batch_norm          # a bias only where no batch norm follows
+    for conv in (d.net[0], d.net[2]):
+        assert (conv.kernel_size, conv.stride, conv.padding) == ((4, 4), (2, 2), (1, 1))
+    feats = d.net[:2](torch.rand(2, 1, 8, 8))
+    assert feats.shape == (2, 4, 4, 4)                     # 8 -> 4 -> 2
+
+
+def test_sample_follows_the_model_to_its_device():
+    g = build(Generator, hidden=4).to("meta")            # a second device without a GPU
+    s = g.sample(3, generator=torch.Generator().manual_seed(0))
+    assert s.device.type == "meta" and s.shape == (3, 1, 8, 8)
+
+
+def test_sample_is_the_eval_mode_output_on_the_generators_noise():
+    g = build(Generator, hidden=8, num_classes=10)
+    z = torch.randn(4, 32, generator=torch.Generator().manual_seed(2))
+    y = [1, 2, 3, 4]
+    s = g.sample(4, y=y, generator=torch.Generator().manual_seed(2))
+    g.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(s, g(z, torch.tensor(y)), rtol=0, atol=0)
+
+
+def test_sample_matches_the_models_dtype():
+    g = build(Generator, hidden=4).double()
+    s = g.sample(2, generator=torch.Generator().manual_seed(0))
+    assert s.dtype == torch.float64

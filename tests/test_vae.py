@@ -2,9 +2,10 @@
 trick's moments and gradient path, model shapes, input checks and determinism."""
 import math
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from dlcore.device import make_generator
@@ -221,3 +222,111 @@ def test_vae_learns_to_reconstruct_a_few_digits():
         opt.step()
         first = loss.item() if first is None else first
     assert loss.item() < 0.8 * first
+
+
+# ---- added after mutation testing (mutmut): boundaries, devices, messages and the layer stack -----------------
+
+def test_reparameterize_is_exactly_mu_plus_scaled_noise():
+    mu, logvar = _gaussians(n=5, d=4, seed=2)
+    eps = torch.randn(mu.shape, generator=make_generator(4), dtype=mu.dtype)
+    torch.testing.assert_close(reparameterize(mu, logvar, make_generator(4)), mu + torch.exp(0.5 * logvar) * eps,
+                               rtol=0, atol=0)   # eps drawn in mu's dtype, not in float32 and then promoted
+    half = reparameterize(mu.bfloat16(), logvar.bfloat16(), make_generator(4))
+    assert half.dtype == torch.bfloat16
+
+
+def test_reparameterize_without_a_generator_uses_the_global_seed():
+    mu, logvar = _gaussians(n=3, d=2)
+    torch.manual_seed(11)
+    a = reparameterize(mu, logvar)
+    torch.manual_seed(11)
+    eps = torch.randn(mu.shape, dtype=mu.dtype)
+    torch.testing.assert_close(a, mu + torch.exp(0.5 * logvar) * eps, rtol=0, atol=0)
+
+
+def test_reparameterize_draws_on_the_generator_device_and_moves_to_mus_device():
+    mu, logvar = _gaussians(n=3, d=2)
+    expected = reparameterize(mu, logvar, make_generator(1))
+    with torch.device("meta"):        # the global default device plays no part: eps is drawn where the generator is
+        got = reparameterize(mu, logvar, make_generator(1))
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    meta = reparameterize(mu.to("meta"), logvar.to("meta"), make_generator(1))   # CPU draws, moved to mu's device
+    assert meta.device.type == "meta" and meta.shape == mu.shape
+    assert reparameterize(mu.to("meta"), logvar.to("meta")).device.type == "meta"
+
+
+def test_elbo_loss_accepts_flat_images_and_the_pixel_range_ends():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64)
+    x = (torch.rand(3, 1, 8, 8, generator=g, dtype=torch.float64) > 0.5).double()   # exactly 0s and 1s
+    mu, logvar = _gaussians(n=3, d=2)
+    four_d = elbo_loss(logits, x, mu, logvar)
+    flat = elbo_loss(logits.reshape(3, 64), x.reshape(3, 64), mu, logvar)   # "(batch, ...)": 2-D is fine
+    for a, b in zip(four_d, flat):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"intensities in \[0, 1\]"):
+        elbo_loss(logits, x * 1.5, mu, logvar)
+    with pytest.raises(ValueError, match=r"intensities in \[0, 1\]"):
+        elbo_loss(logits, x - 0.5, mu, logvar)
+
+
+def test_elbo_loss_with_beta_zero_is_the_reconstruction_term():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    x = torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    mu, logvar = _gaussians(n=2, d=2)
+    loss, recon, kl = elbo_loss(logits, x, mu, logvar, beta=0)
+    assert float(kl) > 0
+    torch.testing.assert_close(loss, recon, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cls", [ConvVAE, ConvAutoencoder])
+def test_models_default_sizes_and_smallest_sizes(cls):
+    model = cls()
+    assert (model.latent_dim, model.hidden) == (2, 32)
+    assert model.decoder.fc.in_features == 2 and model.encoder.net[0].out_channels == 32
+    tiny = cls(latent_dim=1, hidden=1)                                    # 1 is the smallest allowed size
+    out = tiny(torch.rand(2, 1, 8, 8))
+    assert (out[0] if isinstance(out, tuple) else out).shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match="latent_dim and hidden must be >= 1"):
+        cls(latent_dim=2, hidden=0)
+
+
+@pytest.mark.parametrize("cls", [ConvVAE, ConvAutoencoder])
+def test_encoder_and_decoder_layer_stacks(cls):
+    model = cls(latent_dim=3, hidden=4)
+    enc = [type(m) for m in model.encoder.net]
+    assert enc == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear]
+    dec = [type(m) for m in model.decoder.net]
+    assert dec == [nn.ReLU, nn.ConvTranspose2d, nn.ReLU, nn.Conv2d]
+    c1, c2 = model.encoder.net[0], model.encoder.net[2]
+    assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.padding) == (1, 4, (3, 3), (1, 1))
+    assert (c2.out_channels, c2.kernel_size, c2.stride, c2.padding) == (8, (4, 4), (2, 2), (1, 1))
+
+
+@pytest.mark.parametrize("cls", [ConvVAE, ConvAutoencoder])
+def test_image_check_message_names_the_argument_and_the_fix(cls):
+    model = cls(latent_dim=2, hidden=4)
+    with pytest.raises(ValueError) as err:
+        model.encode(torch.zeros(2, 64))
+    assert str(err.value) == ("x must have shape (batch, 1, 8, 8), got (2, 64); "
+                              "use dlcore.data.load_digits(flatten=False) or x.reshape(-1, 1, 8, 8)")
+    for bad, name in [(np.zeros((2, 1, 8, 8)), "ndarray"), ([[0.0]], "list"), (None, "NoneType")]:
+        with pytest.raises(ValueError, match=rf"^x must have shape \(batch, 1, 8, 8\), got {name};"):
+            model.encode(bad)
+
+
+def test_sample_is_the_sigmoid_of_decoded_prior_draws():
+    # (mutmut leaves decorated functions such as the no_grad ``sample`` unmutated, so it is pinned down here)
+    torch.manual_seed(0)
+    vae = ConvVAE(latent_dim=3, hidden=4)
+    z = torch.randn(5, 3, generator=make_generator(6))
+    s = vae.sample(5, make_generator(6))
+    torch.testing.assert_close(s, torch.sigmoid(vae.decode(z)), rtol=0, atol=0)
+    assert not s.requires_grad
+    torch.manual_seed(12)
+    s_global = vae.sample(2)
+    torch.manual_seed(12)
+    torch.testing.assert_close(s_global, torch.sigmoid(vae.decode(torch.randn(2, 3))), rtol=0, atol=0)
+    with torch.device("meta"):
+        torch.testing.assert_close(vae.sample(5, make_generator(6)), s, rtol=0, atol=0)

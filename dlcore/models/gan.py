@@ -100,8 +100,9 @@ class Generator(nn.Module):
 
         ``generator`` (a CPU ``torch.Generator``) makes the noise repeatable; the model's mode is restored.
         """
-        device = device if device is not None else next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        p = next(self.parameters())
+        device = device if device is not None else p.device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device=device, dtype=p.dtype)
         was_training = self.training
         self.eval()
         try:
