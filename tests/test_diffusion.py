@@ -371,7 +371,8 @@ PLANTED_BUGS = {
     "ddim_last_step_not_to_data": ("if k > 0 else 1.0", "if k > 0 else float(sched.alpha_bars[0])",
                                    "check_point_oracle"),
     "ddim_sigma_is_beta_not_beta_tilde": ("sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))",
-                                          "sigma = eta * math.sqrt(1 - ab / ab_prev)", "check_ddim_eta_one_is_ancestral"),
+                                          "sigma = eta * math.sqrt(1 - ab / ab_prev)",
+                                          "check_ddim_eta_one_is_ancestral"),
     "ddim_noise_with_eta_zero": ("        if sigma > 0:\n", "        if True:\n", "check_ddim_deterministic"),
     "guidance_sign": ("(1 + guidance) * eps_c - guidance * eps_u", "(1 - guidance) * eps_c + guidance * eps_u",
                       "check_guidance"),
@@ -387,3 +388,194 @@ def test_planted_bugs_fail_a_check(bug):
     assert isinstance(mod, types.ModuleType)
     with pytest.raises(AssertionError):
         CHECKS[check](mod)
+
+
+# ------------------------------------------------------------------------- boundaries of the validation
+
+def test_validation_accepts_the_boundary_values_and_rejects_just_beyond():
+    assert diff.linear_betas(1).shape == (1,) and diff.Schedule(torch.tensor([0.5])).T == 1     # T = 1 is legal
+    assert diff.ddim_timesteps(1, 1).tolist() == [0] and diff.ddim_timesteps(10, 3).dtype == torch.long
+    for T in (True, 2.0, 0):
+        with pytest.raises(ValueError, match=r"^T \(the number of diffusion steps\) must be an integer >= 1"):
+            diff.linear_betas(T)
+    for b1, bT in ((0.0, 0.02), (1.0, 0.02), (1.5, 0.02), (1e-4, 0.0), (1e-4, 1.0), (1e-4, 1.5), (2.0, 0.5)):
+        with pytest.raises(ValueError, match=r"^beta_1 and beta_T must lie in \(0, 1\)"):
+            diff.linear_betas(10, b1, bT)
+    assert torch.isfinite(diff.cosine_betas(10, s=0.0)).all()                                   # s = 0 is legal
+    with pytest.raises(ValueError, match=r"^s must be >= 0"):
+        diff.cosine_betas(10, s=-0.1)
+    for mb in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"^max_beta must lie in \(0, 1\)"):
+            diff.cosine_betas(10, max_beta=mb)
+    for bad in (torch.full((2, 3), 0.1), torch.zeros(0)):
+        with pytest.raises(ValueError, match=r"^betas must be a non-empty 1-D tensor"):
+            diff.Schedule(bad)
+    for bad in ([0.1, 0.0], [0.1, float("nan")], [0.1, 1.0]):
+        with pytest.raises(ValueError, match=r"^every beta must lie in the open interval \(0, 1\)"):
+            diff.Schedule(torch.tensor(bad))
+    s32 = diff.Schedule(torch.tensor([0.1, 0.2], dtype=torch.float32))      # products in float64 whatever came in
+    assert s32.betas.dtype == s32.alpha_bars.dtype == torch.float64
+    with pytest.raises(ValueError, match="steps"):
+        diff.ddim_timesteps(10, True)
+
+
+def test_error_messages_say_what_was_wrong():
+    s = diff.Schedule(diff.linear_betas(10))
+    x0, t3 = torch.zeros(3, 2), torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"^timesteps must have shape \(N,\), got \(3, 1\)"):
+        s.check_t(torch.zeros(3, 1, dtype=torch.long))
+    for f in (lambda: diff.q_sample(s, x0, t3[:2]), lambda: s.posterior(x0, x0, t3[:2])):
+        with pytest.raises(ValueError, match=r"^x0 must have the batch size of t along its first axis: x0 has"):
+            f()
+    with pytest.raises(ValueError, match=r"^x_t and x0 must have the same shape, got \(3, 3\) and \(3, 2\)"):
+        s.posterior(x0, torch.zeros(3, 3), t3)
+    with pytest.raises(ValueError,
+                       match=r"^x0 must have shape \(N, \.\.\.\) with at least one feature axis, got \(3,\)"):
+        diff.ddpm_loss(lambda x, t, y=None: x, s, torch.zeros(3))
+    for p in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"^p_uncond must lie in \[0, 1\]"):
+            diff.ddpm_loss(lambda x, t, y=None: x, s, x0, y=t3, p_uncond=p)
+    with pytest.raises(ValueError, match=r"^p_uncond > 0 drops labels to the null class, but no labels y were given$"):
+        diff.ddpm_loss(lambda x, t, y=None: x, s, x0, p_uncond=0.1)
+    with pytest.raises(ValueError, match=r"^the null class is unknown: pass null_class= \(the index num_classes of "
+                                         r"the unconditional label\) or give the model an attribute num_classes$"):
+        diff.ddpm_loss(lambda x, t, y=None: x, s, x0, y=t3, p_uncond=0.5)
+    with pytest.raises(ValueError, match=r"^guidance=2\.0 needs class labels y \(guidance compares eps\(x, y\) with "
+                                         r"eps\(x, null\)\); pass y or set guidance=0$"):
+        diff.guided_eps(lambda x, t, y=None: x, x0, t3, None, 2.0)
+    with pytest.raises(ValueError, match=r"^guidance must be >= 0, got -1\.0"):
+        diff.ddpm_sample(lambda x, t, y=None: x, s, (3, 2), guidance=-1.0)
+    for y in (torch.zeros(3, 1, dtype=torch.long), torch.zeros(3), torch.zeros(2, dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"^labels y must be an integer tensor of shape \(3,\), got dtype"):
+            diff.ddpm_sample(lambda x, t, y=None: x, s, (3, 2), y=y)
+    with pytest.raises(ValueError, match=r"^t must have shape \(N,\), got \(3, 1\)"):
+        diff.TimeEmbedding(4).sinusoidal(torch.zeros(3, 1))
+
+
+def test_networks_validate_their_arguments():
+    assert diff.TimeEmbedding(2).sinusoidal(torch.tensor([0])).shape == (1, 2)                     # dim = 2 is legal
+    for dim in (4.0, 3, 0, True):
+        with pytest.raises(ValueError, match=r"^dim must be an even integer >= 2"):
+            diff.TimeEmbedding(dim)
+    net = diff.MLPDenoiser(dim=1, hidden=1, time_dim=2, num_classes=1, depth=1)                  # all at their minimum
+    assert net(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), torch.tensor([0, 1])).shape == (2, 1)
+    for name in ("dim", "hidden", "depth"):
+        for v in (0, 2.0, True):
+            with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got {v!r}$"):
+                diff.MLPDenoiser(**{name: v})
+    for k in (0, 2.0):
+        with pytest.raises(ValueError, match=r"^num_classes must be None or a positive integer"):
+            diff.MLPDenoiser(num_classes=k)
+    net = diff.MLPDenoiser(hidden=8, time_dim=4)
+    x = torch.zeros(3, 2)
+    for t in (torch.zeros(2, dtype=torch.long), torch.zeros(3), torch.zeros(3, 1, dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"^t must be an integer tensor of shape \(3,\), got dtype"):
+            net(x, t)
+    with pytest.raises(ValueError, match=r"^this MLPDenoiser is unconditional \(num_classes=None\) but labels y"):
+        net(x, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long))
+
+
+# ------------------------------------------------------------------------------- defaults and formulas
+
+def test_defaults_are_the_documented_ones():
+    assert torch.equal(diff.cosine_betas(40), diff.cosine_betas(40, s=0.008, max_beta=0.999))
+    model = lambda x, t, y=None: x * 2 + y[:, None]                                              # noqa: E731
+    x, t, y = torch.ones(2, 2), torch.zeros(2, dtype=torch.long), torch.tensor([1, 2])
+    assert torch.equal(diff.guided_eps(model, x, t, y), model(x, t, y))        # guidance defaults to 0
+    net = diff.MLPDenoiser()
+    assert net.inp.out_features == 128 and net.time.dim == 32 and net.label is None
+    assert sum(isinstance(m, torch.nn.Linear) for m in net.body) == 3          # depth 3: 2 hidden + the output
+    assert diff.TimeEmbedding(8).base == 10000.0
+
+
+def test_time_embedding_is_the_documented_formula():
+    torch.manual_seed(0)
+    emb = diff.TimeEmbedding(8)
+    t = torch.tensor([0, 1, 7, 99])
+    i = torch.arange(4, dtype=torch.float64)
+    angles = t.double()[:, None] * 10000.0 ** (-i / 4)[None, :]
+    expected = torch.cat([angles.sin(), angles.cos()], 1)
+    assert torch.allclose(emb.sinusoidal(t).double(), expected, atol=1e-4)
+    h = emb.mlp[0](emb.sinusoidal(t))
+    assert torch.allclose(emb(t), emb.mlp[2](torch.nn.functional.silu(h)), atol=1e-6)
+
+
+def test_mlp_denoiser_is_the_documented_computation():
+    torch.manual_seed(0)
+    net = diff.MLPDenoiser(dim=3, hidden=6, time_dim=4, num_classes=2, depth=3)
+    assert net.label.num_embeddings == 3                          # K + 1 rows: row K is the null class
+    kinds = [type(m) for m in net.body]
+    Lin, SiLU = torch.nn.Linear, torch.nn.SiLU
+    assert kinds == [SiLU, Lin, SiLU, Lin, SiLU, Lin]
+    x, t, y = torch.randn(4, 3), torch.tensor([0, 3, 9, 50]), torch.tensor([0, 1, 2, 1])
+    h = net.inp(x) + net.cond(net.time(t) + net.label(y))
+    for lin in (net.body[1], net.body[3], net.body[5]):
+        h = lin(torch.nn.functional.silu(h))
+    assert torch.allclose(net(x, t, y), h, atol=1e-6)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+        net(x, t, torch.tensor([0, 1, 3, 1]))
+
+
+def test_q_sample_accepts_a_batch_of_scalars_and_is_reproducible():
+    s = diff.Schedule(diff.linear_betas(10))
+    x0, t = torch.tensor([1.0, -1.0, 2.0]), torch.tensor([0, 5, 9])
+    out = diff.q_sample(s, x0, t, generator=torch.Generator().manual_seed(1))     # x0 of shape (N,): 0 feature axes
+    assert out.shape == (3,)
+    assert torch.equal(out, diff.q_sample(s, x0, t, generator=torch.Generator().manual_seed(1)))
+
+
+def test_ddpm_loss_draws_every_timestep_reproducibly_and_respects_null_class():
+    s = diff.Schedule(diff.linear_betas(10))
+    seen = []
+
+    def rec(x, t, y=None):
+        seen.append((x.clone(), t.clone(), None if y is None else y.clone()))
+        return torch.zeros_like(x)
+
+    x0, y = torch.zeros(2000, 2), torch.randint(0, 3, (2000,), generator=torch.Generator().manual_seed(0))
+    l1 = diff.ddpm_loss(rec, s, x0, torch.Generator().manual_seed(3), y=y, p_uncond=0.5, null_class=7)
+    l2 = diff.ddpm_loss(rec, s, x0, torch.Generator().manual_seed(3), y=y, p_uncond=0.5, null_class=7)
+    (xa, ta, ya), (xb, tb, yb) = seen
+    assert torch.equal(l1, l2) and torch.equal(xa, xb) and torch.equal(ta, tb) and torch.equal(ya, yb)
+    assert set(ta.tolist()) == set(range(10))                           # t ~ U{0, .., T-1}, 0 included
+    assert set(ya.tolist()) == {0, 1, 2, 7}                             # dropped labels become null_class
+    diff.ddpm_loss(rec, s, x0, torch.Generator().manual_seed(3), y=y)   # p_uncond = 0 needs no null class
+    assert torch.equal(seen[-1][2], y) and torch.equal(seen[-1][1], ta)
+
+
+# ------------------------------------------------------------------------------------ dtypes and devices
+
+def test_dtypes_follow_the_data_and_numbers_do_not_depend_on_the_default_dtype():
+    s = diff.Schedule(diff.linear_betas(10))
+    x0, t = torch.zeros(3, 2, dtype=torch.bfloat16), torch.tensor([0, 5, 9])
+    assert diff.q_sample(s, x0, t).dtype == torch.bfloat16
+    assert diff.ddpm_loss(lambda x, t, y=None: torch.zeros_like(x), s, x0).dtype == torch.bfloat16
+    assert diff._randn((2,), None, "cpu", torch.float64).dtype == torch.float64
+    emb, model = diff.TimeEmbedding(8), _oracle_gauss(s, 0.0, 0.5)
+    ref = diff.ddpm_sample(model, s, (3, 2), generator=torch.Generator().manual_seed(0))
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:   # a seed means the same numbers whatever the default dtype; the features stay float32
+        assert torch.equal(diff.ddpm_sample(model, s, (3, 2), generator=torch.Generator().manual_seed(0)), ref)
+        assert emb.sinusoidal(t).dtype == torch.float32
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_everything_stays_on_the_requested_device():
+    """The 'meta' device stands in for an accelerator: a tensor left on the CPU would fail or come back there."""
+    s = diff.Schedule(diff.linear_betas(6))
+
+    def model(x, t, y=None):
+        assert t.device == x.device and (y is None or y.device == x.device)
+        return torch.zeros_like(x)
+
+    y = torch.tensor([0, 1])
+    for out in (diff.ddpm_sample(model, s, (2, 2), y=y, device="meta"),
+                diff.ddim_sample(model, s, (2, 2), steps=3, eta=1.0, device="meta"),
+                diff.ddpm_sample(diff.MLPDenoiser(hidden=8, time_dim=4).to("meta"), s, (2, 2)),
+                diff.guided_eps(model, torch.zeros(2, 2, device="meta"), torch.zeros(2, dtype=torch.long,
+                                                                                   device="meta"), y, 1.0, 5),
+                diff.q_sample(s, torch.zeros(2, 2, device="meta"), torch.tensor([0, 5])),
+                diff.TimeEmbedding(4).sinusoidal(torch.tensor([1, 2], device="meta"))):
+        assert out.device.type == "meta"

@@ -142,8 +142,10 @@ def test_batched_mlp_matches_one_linear_stack_per_model():
     for s in range(2):
         net = gan.mlp([3, 5, 2])
         with torch.no_grad():   # nn.Linear stores W transposed: weight = W^T
-            net[0].weight.copy_(bm.weights[0][s].T); net[0].bias.copy_(bm.biases[0][s, 0])
-            net[2].weight.copy_(bm.weights[1][s].T); net[2].bias.copy_(bm.biases[1][s, 0])
+            net[0].weight.copy_(bm.weights[0][s].T)
+            net[0].bias.copy_(bm.biases[0][s, 0])
+            net[2].weight.copy_(bm.weights[1][s].T)
+            net[2].bias.copy_(bm.biases[1][s, 0])
         assert torch.allclose(out[s], net(x[s]), atol=1e-6)
 
 
@@ -167,3 +169,46 @@ def test_batched_mlp_initialises_like_nn_linear():
             assert t.abs().max() <= bound
         assert W.abs().max() > 0.95 * bound
         assert abs(W.std().item() - bound / 3 ** 0.5) < 0.05 * bound
+
+
+# ---------------------------------------------------------------- error messages name the culprit; edge sizes
+def test_error_messages_name_the_argument_and_the_type():
+    ok = torch.zeros(4)
+    with pytest.raises(ValueError, match=r"^d_real_logits contains NaN"):
+        gan.discriminator_loss(torch.tensor([0.0, float("nan")]), ok)
+    with pytest.raises(ValueError, match=r"^d_fake_logits must be a floating-point"):
+        gan.discriminator_loss(ok, torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"^d_fake_logits must not be empty"):
+        gan.generator_loss(torch.zeros(0))
+    with pytest.raises(ValueError, match=r"^d_fake_logits must be a torch\.Tensor of logits, got list$"):
+        gan.generator_loss([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"^x must be a torch\.Tensor, got list$"):
+        gan.pack([[0.0, 1.0]], 1)
+
+
+def test_batched_mlp_and_mlp_validate_sizes_and_seeds():
+    one = gan.BatchedMLP([3, 2], seeds=[0])            # two sizes = a single linear layer
+    assert len(one.weights) == 1 and one(torch.zeros(1, 5, 3)).shape == (1, 5, 2)
+    assert len(gan.mlp([3, 2])) == 1 and isinstance(gan.mlp([3, 2])[0], nn.Linear)
+    assert gan.mlp([1, 1])(torch.ones(4, 1)).shape == (4, 1) and gan.BatchedMLP([1, 1], seeds=[0]).sizes == [1, 1]
+    for bad in ([4], [3, 2.0], [3, True], [3, 0]):
+        with pytest.raises(ValueError, match=r"^sizes must list at least two positive integers"):
+            gan.BatchedMLP(bad, seeds=[0])
+        with pytest.raises(ValueError, match=r"^sizes must list at least two positive integers"):
+            gan.mlp(bad)
+    with pytest.raises(ValueError, match=r"^seeds must name at least one model$"):
+        gan.BatchedMLP([3, 2], seeds=[])
+    with pytest.raises(ValueError, match=r"expected input of shape \(2, N, 4\), got \(3, 5, 4\)"):
+        gan.BatchedMLP([4, 6, 1], seeds=[7, 3])(torch.zeros(3, 5, 4))
+
+
+def test_batched_mlp_biases_come_from_the_seed_and_fill_the_interval():
+    a = gan.BatchedMLP([4, 6, 1], seeds=[7, 3])
+    b = gan.BatchedMLP([4, 6, 1], seeds=[3])
+    for l in range(2):
+        assert torch.equal(a.weights[l][1], b.weights[l][0]) and torch.equal(a.biases[l][1], b.biases[l][0])
+    bm = gan.BatchedMLP([256, 512, 2], seeds=[0, 1])
+    bound = 256 ** -0.5
+    b0 = bm.biases[0]                                   # 1024 biases uniform in +-bound
+    assert b0.abs().max() <= bound and b0.max() > 0.9 * bound and b0.min() < -0.9 * bound
+    assert abs(b0.mean().item()) < 0.1 * bound
