@@ -274,8 +274,8 @@ def _sampling_setup(model, sched: Schedule, shape, y, guidance, device):
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or any(s < 1 for s in shape):
         raise ValueError(f"shape must be (N, ...) with positive sizes, got {shape}")
-    if guidance < 0:
-        raise ValueError(f"guidance must be >= 0, got {guidance!r}")
+    if not guidance >= 0:                                # also rejects NaN
+        raise ValueError(f"guidance must be a number >= 0, got {guidance!r}")
     if guidance != 0 and y is None:
         raise ValueError(f"guidance={guidance!r} needs class labels y; pass y or set guidance=0")
     device = torch.device(device) if device is not None else _model_device(model)
@@ -417,7 +417,8 @@ class MLPDenoiser(nn.Module):
         for name, v in (("dim", dim), ("hidden", hidden), ("depth", depth)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                        or num_classes < 1):
             raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
         self.dim, self.num_classes = dim, num_classes
         self.time = TimeEmbedding(time_dim)

@@ -443,7 +443,7 @@ def test_error_messages_say_what_was_wrong():
     with pytest.raises(ValueError, match=r"^guidance=2\.0 needs class labels y \(guidance compares eps\(x, y\) with "
                                          r"eps\(x, null\)\); pass y or set guidance=0$"):
         diff.guided_eps(lambda x, t, y=None: x, x0, t3, None, 2.0)
-    with pytest.raises(ValueError, match=r"^guidance must be >= 0, got -1\.0"):
+    with pytest.raises(ValueError, match=r"^guidance must be a number >= 0, got -1\.0"):
         diff.ddpm_sample(lambda x, t, y=None: x, s, (3, 2), guidance=-1.0)
     for y in (torch.zeros(3, 1, dtype=torch.long), torch.zeros(3), torch.zeros(2, dtype=torch.long)):
         with pytest.raises(ValueError, match=r"^labels y must be an integer tensor of shape \(3,\), got dtype"):
@@ -579,3 +579,13 @@ def test_everything_stays_on_the_requested_device():
                 diff.q_sample(s, torch.zeros(2, 2, device="meta"), torch.tensor([0, 5])),
                 diff.TimeEmbedding(4).sinusoidal(torch.tensor([1, 2], device="meta"))):
         assert out.device.type == "meta"
+
+
+def test_nan_guidance_and_bool_num_classes_are_rejected():
+    s = diff.Schedule(diff.linear_betas(10))
+    model = diff.MLPDenoiser(dim=2, hidden=8, time_dim=8, num_classes=3)
+    y = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="guidance must be a number >= 0"):
+        diff.ddim_sample(model, s, (2, 2), steps=2, y=y, guidance=float("nan"))
+    with pytest.raises(ValueError, match="num_classes must be None or a positive integer"):
+        diff.MLPDenoiser(num_classes=True)
