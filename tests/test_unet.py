@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from dlcore.diffusion import TimeEmbedding
-from dlcore.models.unet import ResBlock, UNet, count_parameters
+from dlcore.models.unet import ResBlock, UNet, _norm, count_parameters
 
 
 def n_params(m: nn.Module) -> int:
@@ -123,7 +124,7 @@ def test_unet_parameter_count_formula():
     assert n_params(UNet(base=b, time_dim=e)) == expected - (k + 1) * e
 
 
-@pytest.mark.parametrize("shape", [(2, 1, 16, 16), (2, 3, 8, 8), (2, 64), (2, 1, 8, 7)])
+@pytest.mark.parametrize("shape", [(2, 1, 16, 16), (2, 3, 8, 8), (2, 64), (2, 1, 8, 7), (2, 1, 7, 8)])
 def test_wrong_image_shape_is_a_clear_error(shape):
     model = UNet(base=8, time_dim=16)
     with pytest.raises(ValueError, match=r"expected x of shape \(batch, 1, 8, 8\)"):
@@ -138,11 +139,59 @@ def test_image_size_not_divisible_is_a_clear_error():
     UNet(channel_mults=(1, 2), image_size=6)                            # 6 -> 3 is fine
 
 
-@pytest.mark.parametrize("bad", [{"base": 0}, {"time_dim": -1}, {"channel_mults": ()}, {"channel_mults": (1, 0)},
-                                 {"num_classes": 0}, {"in_channels": 1.5}, {"time_dim": 15}])
-def test_bad_constructor_arguments(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad,message", [
+    ({"base": 0}, "base must be a positive integer, got 0"),
+    ({"base": True}, "base must be a positive integer, got True"),           # a bool is not a width
+    ({"time_dim": -1}, "time_dim must be a positive integer, got -1"),
+    ({"time_dim": 15}, r"time_dim must be even \(sines and cosines in pairs\), got 15"),
+    ({"image_size": 0}, "image_size must be a positive integer, got 0"),
+    ({"channel_mults": ()}, r"^channel_mults must name at least one level, e\.g\. channel_mults=\(1, 2\)$"),
+    ({"channel_mults": (1, 0)}, "every channel multiplier must be a positive integer, got 0"),
+    ({"num_classes": 0}, "num_classes must be a positive integer, got 0"),
+    ({"in_channels": 1.5}, "in_channels must be a positive integer, got 1.5"),
+    ({"in_channels": 2.0}, "in_channels must be a positive integer, got 2.0")])
+def test_bad_constructor_arguments(bad, message):
+    with pytest.raises(ValueError, match=message):
         UNet(**bad)
+
+
+def test_default_constructor_arguments():
+    model = UNet()
+    assert (model.in_channels, model.channels, model.time_dim, model.image_size) == (1, (32, 64), 64, 8)
+    assert model.num_classes is None and model.label_embed is None and model.null_class is None
+    assert UNet(base=8, time_dim=16).time_dim == 16
+
+
+@pytest.mark.parametrize("channels,groups", [(16, 8), (32, 8), (24, 8), (12, 4), (6, 2), (3, 1), (1, 1),
+                                             (8, 4), (4, 2), (2, 1)])      # at least 2 channels a group
+def test_group_norm_uses_up_to_eight_groups(channels, groups):
+    norm = _norm(channels)
+    assert isinstance(norm, nn.GroupNorm) and (norm.num_groups, norm.num_channels) == (groups, channels)
+
+
+@pytest.mark.parametrize("channels", [2, 4, 8, 16])
+def test_resblock_embedding_is_not_erased_by_the_norm(channels):
+    """The embedding shifts each channel by a constant; a one-channel group norm would subtract it right away."""
+    torch.manual_seed(0)
+    block = ResBlock(channels, channels, 4)
+    x = torch.randn(1, channels, 4, 4).repeat(2, 1, 1, 1)
+    out = block(x, torch.randn(2, 4))
+    assert (out[0] - out[1]).abs().max() > 1e-3
+
+
+def test_resblock_matches_its_formula():
+    """skip(x) + conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + proj(emb)))), written out with plain functions."""
+    torch.manual_seed(0)
+    x, emb = torch.randn(2, 4, 5, 5), torch.randn(2, 6)
+    for block in (ResBlock(4, 8, 6), ResBlock(4, 4, 6)):
+        def gn(norm, h):
+            return F.group_norm(h, norm.num_groups, norm.weight, norm.bias, norm.eps)
+
+        h = F.conv2d(F.silu(gn(block.norm1, x)), block.conv1.weight, block.conv1.bias, padding=1)
+        h = h + (emb @ block.emb_proj.weight.T + block.emb_proj.bias)[:, :, None, None]
+        h = F.conv2d(F.silu(gn(block.norm2, h)), block.conv2.weight, block.conv2.bias, padding=1)
+        skip = x if block.in_channels == block.out_channels else F.conv2d(x, block.skip.weight, block.skip.bias)
+        torch.testing.assert_close(block(x, emb), skip + h, atol=1e-5, rtol=1e-5)
 
 
 def test_labels_out_of_range_are_a_clear_error():
@@ -155,20 +204,25 @@ def test_labels_out_of_range_are_a_clear_error():
     model(x, t, torch.tensor([10, 9]))                                  # the null class is a valid label
     with pytest.raises(ValueError, match="integer labels"):
         model(x, t, torch.tensor([1.0, 2.0]))
-    with pytest.raises(ValueError, match="integer labels"):
+    with pytest.raises(ValueError, match=r"integer labels y of shape \(2,\), got \(3,\)"):
         model(x, t, torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"integer labels y of shape \(2,\), got list"):
+        model(x, t, [1, 2])
 
 
 def test_labels_for_unconditional_model_are_a_clear_error():
-    with pytest.raises(ValueError, match="unconditional"):
+    with pytest.raises(ValueError, match=r"^labels y were given but the model is unconditional: "
+                                         r"build UNet\(num_classes=\.\.\.\)$"):
         UNet(base=8, time_dim=16)(torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), torch.tensor([0, 1]))
 
 
 def test_bad_timesteps_are_a_clear_error():
     model = UNet(base=8, time_dim=16)
     x = torch.randn(2, 1, 8, 8)
-    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"shape \(2,\), one per image, got \(1,\)"):
         model(x, torch.tensor([1]))
+    with pytest.raises(ValueError, match=r"shape \(2,\), one per image, got list"):
+        model(x, [1, 2])
     with pytest.raises(ValueError, match="integers"):
         model(x, torch.tensor([0.5, 1.0]))
     with pytest.raises(ValueError, match=">= 0"):
@@ -183,3 +237,16 @@ def test_gradients_reach_every_parameter():
     loss.backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
+
+
+def test_embed_adds_the_label_row_and_none_means_null_class():
+    torch.manual_seed(0)
+    model = UNet(base=8, time_dim=16, num_classes=4)
+    t, y = torch.tensor([3, 50, 7]), torch.tensor([0, 4, 2])
+    with torch.no_grad():
+        time = model.time_embed(t)
+        torch.testing.assert_close(model.embed(t, y), time + model.label_embed.weight[y])
+        torch.testing.assert_close(model.embed(t, None), time + model.label_embed.weight[4].expand(3, -1))
+        unconditional = UNet(base=8, time_dim=16)
+        torch.testing.assert_close(unconditional.embed(t, None), unconditional.time_embed(t))
+        torch.testing.assert_close(unconditional.embed(t, y), unconditional.time_embed(t))  # no table: y unused

@@ -41,8 +41,14 @@ def _check_positive(name: str, value) -> int:
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    """Group norm with up to 8 groups (fewer when the channel count is not a multiple of 8)."""
+    """Group norm with up to 8 groups (fewer when the channel count is not a multiple of 8).
+
+    A group holds at least two channels where it can: with one channel per group the norm would subtract each
+    channel's mean and so erase the per-channel embedding shift that :class:`ResBlock` adds just before it.
+    """
     groups = math.gcd(8, channels)
+    if groups == channels > 1:                            # 2, 4 or 8 channels: halve to 2 channels a group
+        groups //= 2
     return nn.GroupNorm(groups, channels)
 
 
@@ -147,9 +153,15 @@ class UNet(nn.Module):
         return y
 
     def embed(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The conditioning vector every residual block sees: time embedding (+ label embedding)."""
+        """The conditioning vector every residual block sees: time embedding (+ label embedding).
+
+        As in :meth:`forward`, ``y=None`` means the null class for a class-conditional model; an unconditional
+        model has no label embedding and ignores ``y``.
+        """
         emb = self.time_embed(t)
-        if self.label_embed is not None and y is not None:
+        if self.label_embed is not None:
+            if y is None:
+                y = torch.full(t.shape, self.null_class, dtype=torch.long, device=t.device)
             emb = emb + self.label_embed(y)
         return emb
 
