@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dlcore.train import _model_device
+
 __all__ = ["linear_betas", "cosine_betas", "Schedule", "q_sample", "ddpm_loss", "ddpm_sample", "ddim_sample",
            "ddim_timesteps", "guided_eps", "TimeEmbedding", "MLPDenoiser"]
 
@@ -190,13 +192,6 @@ def q_sample(sched: Schedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Te
 def _randn(shape, generator, device, dtype=torch.float32) -> torch.Tensor:
     """Standard normal numbers drawn on the CPU (so a seed means the same numbers everywhere), moved to device."""
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
-
-
-def _model_device(model) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
 
 
 def _null_class(model, null_class: int | None) -> int:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from dlcore.data import CharTokenizer, load_text
+from dlcore.train import _model_device
 
 __all__ = ["CharTokenizer", "load_text", "split_ids", "lm_batch", "evaluate_lm", "sample_next", "generate",
            "NGramLM", "ngram_nll", "perplexity"]
@@ -85,13 +86,7 @@ def _logits_of(out) -> torch.Tensor:
 
 
 def _device_of(model, device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        for p in params():
-            return p.device
-    return torch.device("cpu")
+    return torch.device(device) if device is not None else _model_device(model)
 
 
 @torch.no_grad()

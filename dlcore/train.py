@@ -109,9 +109,16 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return (pred == y.reshape(pred.shape)).float().mean().item()
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+def _model_device(model) -> torch.device:
+    """The device of the model's first parameter; the CPU for a model without parameters or a plain function.
+
+    Shared by ``dlcore.text`` and ``dlcore.diffusion``, whose samplers also accept any callable as the model.
+    """
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")
 
 
 def _resolve_device(model: nn.Module, device) -> torch.device:

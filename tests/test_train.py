@@ -320,6 +320,7 @@ def test_fit_moves_the_model_to_the_device_it_trains_on():
 def test_models_without_parameters_and_on_other_devices():
     assert train._model_device(nn.ReLU()) == torch.device("cpu")
     assert train._model_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert train._model_device(lambda x: x) == torch.device("cpu")              # a plain function as the model
     logits = torch.tensor([[2.0, -1.0], [0.0, 3.0], [1.0, 0.5]])
     y = torch.tensor([0, 0, 0])
     ev = train.evaluate(nn.Identity(), [(logits, y)], nn.functional.cross_entropy)  # no parameters: on the CPU
