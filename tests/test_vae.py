@@ -19,6 +19,13 @@ def _gaussians(n=6, d=3, seed=0, dtype=torch.float64):
     return mu, logvar
 
 
+def _logits_and_images(n, seed):
+    """Random decoder logits and grey-level targets in [0, 1], both (n, 1, 8, 8) float64."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 1, 8, 8, generator=g, dtype=torch.float64)
+    return logits, torch.rand(n, 1, 8, 8, generator=g, dtype=torch.float64)
+
+
 # ---- kl_normal ------------------------------------------------------------------------------------------
 
 def test_kl_normal_matches_torch_distributions():
@@ -85,9 +92,7 @@ def test_reparameterize_is_deterministic_with_a_generator():
 # ---- elbo_loss ------------------------------------------------------------------------------------------
 
 def test_elbo_loss_pieces_by_hand():
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64)
-    x = torch.rand(3, 1, 8, 8, generator=g, dtype=torch.float64)
+    logits, x = _logits_and_images(3, seed=0)
     mu, logvar = _gaussians(n=3, d=2)
     loss, recon, kl = elbo_loss(logits, x, mu, logvar, beta=0.5)
     p = torch.sigmoid(logits)
@@ -271,9 +276,7 @@ def test_elbo_loss_accepts_flat_images_and_the_pixel_range_ends():
 
 
 def test_elbo_loss_with_beta_zero_is_the_reconstruction_term():
-    g = torch.Generator().manual_seed(2)
-    logits = torch.randn(2, 1, 8, 8, generator=g, dtype=torch.float64)
-    x = torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    logits, x = _logits_and_images(2, seed=2)
     mu, logvar = _gaussians(n=2, d=2)
     loss, recon, kl = elbo_loss(logits, x, mu, logvar, beta=0)
     assert float(kl) > 0
